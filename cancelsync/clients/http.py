@@ -1,0 +1,326 @@
+"""Shared HTTP transport for both clients: session, timeouts, TLS, rate limit, retries, logs.
+
+HTTP lives in ``cancelsync.clients`` and nowhere else. Each client owns one ``Transport``
+(one ``requests.Session``) injected with its base URL, timeout, TLS setting and auth; there
+are no module-level clients. Every call:
+
+- waits for the client's token bucket (so a backlog never floods an API);
+- carries ``timeout`` and ``verify``;
+- is logged as one ``http.request`` event (method, path, status, duration, request id), never
+  with query values, headers or bodies (they may hold secrets);
+- goes through one declared tenacity policy that retries only ``RetryableApiError``, with
+  exponential backoff and jitter, a cap, and the server's ``Retry-After`` when present.
+
+**Writes are never retried blindly**: a write whose outcome is unknown (timeout after sending,
+dropped connection, 5xx) raises ``OutcomeUnknownError`` for the engine to reconcile. A write is
+retried only when it provably never reached the server (connection refused) or the server
+refused it without acting (429).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import requests
+import structlog
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
+
+from cancelsync.errors import ApiError, OutcomeUnknownError, RetryableApiError
+
+log = structlog.get_logger("cancelsync.http")
+
+RaiseForResponse = Callable[[requests.Response], None]
+
+
+class TokenBucket:
+    """A thread-safe token bucket: ``rate`` requests per second, bursts up to ``capacity``."""
+
+    def __init__(
+        self,
+        rate: float,
+        capacity: float | None = None,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = rate
+        self.capacity = capacity if capacity is not None else max(1.0, rate)
+        self._tokens = self.capacity
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self._last = monotonic()
+        self._lock = threading.Lock()
+
+    def acquire(self) -> float:
+        """Take one token, sleeping until one is available; return the time waited."""
+        with self._lock:
+            now = self._monotonic()
+            self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
+            self._last = now
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return 0.0
+            wait = (1 - self._tokens) / self.rate
+            self._tokens = 0.0
+            self._last = now + wait
+        self._sleep(wait)
+        return wait
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """The one retry policy: retryable errors only, exponential backoff with jitter, capped.
+
+    ``sleep`` is injectable so tests never wait.
+    """
+
+    attempts: int = 5
+    initial: float = 1.0
+    maximum: float = 60.0
+    jitter: float = 1.0
+    sleep: Callable[[float], None] = time.sleep
+
+    def wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, RetryableApiError) and exc.retry_after is not None:
+            return min(max(exc.retry_after, 0.0), self.maximum)
+        backoff = wait_exponential_jitter(
+            initial=self.initial, max=self.maximum, jitter=self.jitter
+        )
+        return float(backoff(state))
+
+    def retrying(self, platform: str) -> Retrying:
+        def before_sleep(state: RetryCallState) -> None:
+            exc = state.outcome.exception() if state.outcome else None
+            log.warning(
+                "http.retry",
+                platform=platform,
+                attempt=state.attempt_number,
+                sleep_seconds=round(state.upcoming_sleep, 2),
+                error=str(exc),
+            )
+
+        return Retrying(
+            retry=retry_if_exception_type(RetryableApiError),
+            stop=stop_after_attempt(self.attempts),
+            wait=self.wait,
+            sleep=self.sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    now = time.time() if now is None else now
+    return max(0.0, when.timestamp() - now)
+
+
+class Transport:
+    """One ``requests.Session`` bound to a base URL, with timeout, TLS, auth and limits."""
+
+    def __init__(
+        self,
+        session: requests.Session,
+        *,
+        platform: str,
+        base_url: str,
+        timeout: float,
+        verify: bool = True,
+        auth: requests.auth.AuthBase | None = None,
+        rate_limiter: TokenBucket | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        if timeout is None or timeout <= 0:
+            raise ValueError("a positive timeout is mandatory")
+        self.session = session
+        self.platform = platform
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.verify = verify
+        self.auth = auth
+        self.rate_limiter = rate_limiter
+        self.retry = retry or RetryPolicy()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        raise_for_response: RaiseForResponse,
+        *,
+        params: Mapping[str, Any] | list[tuple[str, Any]] | str | None = None,
+        data: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        write: bool = False,
+        base_url: str | None = None,
+        prepare: Callable[[], tuple[Any, bytes | None, Mapping[str, str]]] | None = None,
+        log_path: str | None = None,
+    ) -> requests.Response:
+        """Send one request through the retry policy and return the successful response.
+
+        Args:
+            raise_for_response: the client's mapper from a response to its error classes.
+            write: the call changes remote state; unknown outcomes raise
+                ``OutcomeUnknownError`` instead of being retried.
+            prepare: called before *each* attempt to rebuild ``(params, data, headers)``
+                (TikTok signs each attempt with a fresh timestamp).
+            log_path: the path to log (e.g. with ids templated out); defaults to ``path``.
+        """
+        for attempt in self.retry.retrying(self.platform):
+            with attempt:
+                if prepare is not None:
+                    params, data, headers = prepare()
+                return self._send(
+                    method, path, raise_for_response, params=params, data=data,
+                    headers=headers, write=write, base_url=base_url,
+                    log_path=log_path or path,
+                )  # fmt: skip
+        raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        raise_for_response: RaiseForResponse,
+        *,
+        params: Any,
+        data: bytes | None,
+        headers: Mapping[str, str] | None,
+        write: bool,
+        base_url: str | None,
+        log_path: str,
+    ) -> requests.Response:
+        if self.rate_limiter is not None:
+            self.rate_limiter.acquire()
+        url = (base_url or self.base_url) + path
+        started = time.monotonic()
+        try:
+            resp = self.session.request(
+                method, url, params=params, data=data, headers=dict(headers or {}),
+                auth=self.auth, timeout=self.timeout, verify=self.verify,
+            )  # fmt: skip
+        except requests.exceptions.ConnectionError as exc:
+            duration = time.monotonic() - started
+            never_sent = _never_reached_server(exc)
+            self._log(method, log_path, None, duration, None, error=type(exc).__name__)
+            if write and not never_sent:
+                raise OutcomeUnknownError(
+                    f"connection lost during {method} {log_path}; the write may have been "
+                    "applied",
+                    platform=self.platform,
+                    hint="cancelsync re-reads the remote state before trying again",
+                ) from exc
+            raise RetryableApiError(
+                f"cannot reach {self.platform} ({type(exc).__name__})",
+                platform=self.platform,
+                hint="check the base URL, DNS and that the service is up",
+            ) from exc
+        except requests.exceptions.Timeout as exc:
+            duration = time.monotonic() - started
+            self._log(method, log_path, None, duration, None, error="Timeout")
+            if write:
+                raise OutcomeUnknownError(
+                    f"{method} {log_path} timed out after {self.timeout:g}s; the write may "
+                    "have been applied",
+                    platform=self.platform,
+                    hint="cancelsync re-reads the remote state before trying again",
+                ) from exc
+            raise RetryableApiError(
+                f"{method} {log_path} timed out after {self.timeout:g}s",
+                platform=self.platform,
+                hint="raise timeout_seconds if the API is slow",
+            ) from exc
+        except requests.exceptions.RequestException as exc:
+            raise ApiError(
+                f"{method} {log_path} could not be sent: {type(exc).__name__}",
+                platform=self.platform,
+            ) from exc
+        duration = time.monotonic() - started
+        request_id = resp.headers.get("x-tt-logid") or resp.headers.get("X-Request-Id")
+        try:
+            raise_for_response(resp)
+        except RetryableApiError as exc:
+            self._log(method, log_path, resp.status_code, duration, exc.request_id or request_id)
+            # A 429 / throttling code means the server refused without acting, so even a
+            # write may be retried; a 5xx after sending a write is an unknown outcome.
+            if write and resp.status_code >= 500:
+                raise OutcomeUnknownError(
+                    exc.message, platform=exc.platform, status=exc.status, code=exc.code,
+                    request_id=exc.request_id,
+                    hint="cancelsync re-reads the remote state before trying again",
+                ) from exc
+            if write and not _is_throttle(exc):
+                raise OutcomeUnknownError(
+                    exc.message, platform=exc.platform, status=exc.status, code=exc.code,
+                    request_id=exc.request_id,
+                    hint="cancelsync re-reads the remote state before trying again",
+                ) from exc
+            raise
+        except ApiError as exc:
+            self._log(method, log_path, resp.status_code, duration, exc.request_id or request_id)
+            raise
+        self._log(method, log_path, resp.status_code, duration, request_id)
+        return resp
+
+    def _log(
+        self,
+        method: str,
+        path: str,
+        status: int | None,
+        duration: float,
+        request_id: str | None,
+        error: str | None = None,
+    ) -> None:
+        log.info(
+            "http.request",
+            platform=self.platform,
+            method=method,
+            path=path,
+            status=status,
+            duration_ms=round(duration * 1000, 1),
+            request_id=request_id,
+            **({"error": error} if error else {}),
+        )
+
+
+def _is_throttle(exc: RetryableApiError) -> bool:
+    return exc.status == 429 or str(exc.code) == "36009002"
+
+
+def _never_reached_server(exc: requests.exceptions.ConnectionError) -> bool:
+    """True when the connection was never established (so nothing was sent)."""
+    text = repr(exc)
+    return any(
+        marker in text
+        for marker in (
+            "NewConnectionError",
+            "Connection refused",
+            "Name or service not known",
+            "nodename nor servname",
+            "Failed to resolve",
+        )
+    ) and "RemoteDisconnected" not in text

@@ -1,0 +1,200 @@
+"""The CLI commands' bodies: each takes the loaded config and an output stream, returns an
+exit code. Output meant for people or pipes goes to ``out``; logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TextIO
+
+from cancelsync.config import Config, StoreConfig
+from cancelsync.errors import ConfigError
+from cancelsync.lock import InstanceLock
+from cancelsync.store import Store
+
+EXIT_OK, EXIT_FAILURE = 0, 1
+
+
+def open_store(config: Config) -> Store:
+    return Store.open(config.worker.database)
+
+
+def store_scope(store: Store, cfg: StoreConfig) -> str:
+    """The key stored state lives under: the TikTok shop id once known, else the name."""
+    shop_id = cfg.shop_id
+    if shop_id is None:
+        binding = store.shops.get(cfg.name)
+        shop_id = binding.tiktok_shop_id if binding else None
+    return f"shop:{shop_id}" if shop_id else f"store:{cfg.name}"
+
+
+# --------------------------------------------------------------------------- check
+
+
+def check(config: Config, out: TextIO, *, offline: bool) -> int:
+    stores = ", ".join(s.name + ("" if s.enabled else " (disabled)") for s in config.stores)
+    print(f"config {config.path}: valid ({len(config.stores)} store(s): {stores})", file=out)
+    if offline:
+        return EXIT_OK
+    from cancelsync.checks import run_online_checks
+
+    return run_online_checks(config, out)
+
+
+# --------------------------------------------------------------------------- status
+
+
+def status_data(config: Config, store: Store) -> dict[str, Any]:
+    stores = []
+    for cfg in config.stores:
+        scope = store_scope(store, cfg)
+        last = store.cycles.last(scope)
+        binding = store.shops.get(cfg.name)
+        tokens = store.tokens.get(scope) or store.tokens.get(f"store:{cfg.name}")
+        attention = store.ledger.in_state(scope, "needs_attention")
+        failed = store.ledger.in_state(scope, "failed")
+        stores.append(
+            {
+                "name": cfg.name,
+                "enabled": cfg.enabled,
+                "scope": scope,
+                "tiktok_shop_id": cfg.shop_id or (binding.tiktok_shop_id if binding else None),
+                "market": cfg.market or (binding.market if binding else None),
+                "directions": {
+                    "tiktok_cancel_to_magento_refund": cfg.tiktok_cancel_to_magento_refund.enabled,
+                    "magento_refund_to_tiktok_cancel": cfg.magento_refund_to_tiktok_cancel.enabled,
+                },
+                "auth": (
+                    {"status": tokens[0].auth_status, "error": tokens[0].auth_error,
+                     "access_token_expire_at": tokens[0].access_token_expire_at}
+                    if tokens else {"status": "seed" if cfg.refresh_token else "not connected"}
+                ),  # fmt: skip
+                "cursors": {c.stream: c.position for c in store.cursors.all(scope)},
+                "last_cycle": (
+                    {"started_at": last.started_at, "finished_at": last.finished_at,
+                     "outcome": last.outcome, "counts": last.counts, "error": last.error}
+                    if last else None
+                ),  # fmt: skip
+                "actions": store.ledger.counts(scope),
+                "needs_attention": [_entry_brief(e) for e in attention],
+                "failed": [_entry_brief(e) for e in failed],
+            }
+        )
+    return {"database": str(config.worker.database), "stores": stores}
+
+
+def _entry_brief(entry: Any) -> dict[str, Any]:
+    return {
+        "action_id": entry.action_id,
+        "action": entry.action,
+        "direction": entry.direction,
+        "tiktok_order_id": entry.tiktok_order_id,
+        "magento_increment_id": entry.magento_increment_id,
+        "reason": entry.reason,
+        "last_error": entry.last_error,
+        "attempts": entry.attempts,
+        "updated_at": entry.updated_at,
+    }
+
+
+def status(config: Config, out: TextIO, *, as_json: bool) -> int:
+    store = open_store(config)
+    try:
+        data = status_data(config, store)
+    finally:
+        store.close()
+    if as_json:
+        json.dump(data, out, indent=2)
+        out.write("\n")
+        return EXIT_OK
+    for s in data["stores"]:
+        flag = "" if s["enabled"] else " (disabled)"
+        print(f"store {s['name']}{flag}  [{s['scope']}]  market={s['market'] or '?'}", file=out)
+        dirs = s["directions"]
+        print(
+            f"  tiktok→magento refund: {'on' if dirs['tiktok_cancel_to_magento_refund'] else 'off'}"
+            f"   magento→tiktok cancel: {'on' if dirs['magento_refund_to_tiktok_cancel'] else 'off'}",
+            file=out,
+        )
+        print(f"  auth: {s['auth']['status']}"
+              + (f" ({s['auth']['error']})" if s["auth"].get("error") else ""), file=out)  # fmt: skip
+        for stream, pos in s["cursors"].items():
+            print(f"  cursor {stream}: {pos}", file=out)
+        last = s["last_cycle"]
+        if last:
+            print(f"  last cycle: {last['finished_at']} {last['outcome']}"
+                  + (f" — {last['error']}" if last["error"] else ""), file=out)  # fmt: skip
+        else:
+            print("  last cycle: never", file=out)
+        counts = ", ".join(f"{k} {v}" for k, v in s["actions"].items())
+        print(f"  actions: {counts}", file=out)
+        for item in s["needs_attention"]:
+            print(
+                f"  ! #{item['action_id']} {item['action']} tiktok {item['tiktok_order_id']}"
+                f" magento {item['magento_increment_id'] or '-'}: {item['reason']}",
+                file=out,
+            )
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- explain
+
+
+def explain(config: Config, out: TextIO, order_ref: str) -> int:
+    store = open_store(config)
+    try:
+        link = store.links.find_link(order_ref) or store.links.find_by_increment(order_ref)
+        tiktok_id = link.tiktok_order_id if link else order_ref
+        entries = store.ledger.for_order(tiktok_id)
+        if link and link.magento_increment_id:
+            seen = {e.action_id for e in entries}
+            entries += [
+                e for e in store.ledger.for_order(link.magento_increment_id)
+                if e.action_id not in seen
+            ]  # fmt: skip
+        events = store.timeline.for_order(
+            tiktok_id, link.magento_entity_id if link else None, order_ref
+        )
+    finally:
+        store.close()
+    if not entries and not events and link is None:
+        print(f"nothing recorded for order {order_ref}", file=out)
+        return EXIT_FAILURE
+    if link:
+        print(
+            f"TikTok order {link.tiktok_order_id} ↔ Magento order "
+            f"#{link.magento_increment_id} (entity {link.magento_entity_id})",
+            file=out,
+        )
+    print("timeline:", file=out)
+    for ev in events:
+        action = f" [#{ev.action_id}]" if ev.action_id else ""
+        print(f"  {ev.at}  {ev.kind:<10}{action} {ev.message}", file=out)
+    print("actions:", file=out)
+    for e in entries:
+        remote = f" remote={e.remote_id}" if e.remote_id else ""
+        print(
+            f"  #{e.action_id} {e.action} ({e.direction}) {e.state}{remote} "
+            f"attempts={e.attempts} reason={e.reason or '-'}"
+            + (f" error={e.last_error}" if e.last_error else ""),
+            file=out,
+        )
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- retry
+
+
+def retry(config: Config, out: TextIO, *, action_id: int | None, all_: bool) -> int:
+    from cancelsync.clock import SystemClock
+
+    with InstanceLock(config.worker.database):
+        store = open_store(config)
+        try:
+            if action_id is not None and store.ledger.get_by_id(action_id) is None:
+                raise ConfigError([f"no action #{action_id} (see `cancelsync status`)"])
+            count = store.ledger.requeue(SystemClock().now(), None if all_ else action_id)
+        finally:
+            store.close()
+    print(f"re-queued {count} action(s); the next run picks them up", file=out)
+    return EXIT_OK

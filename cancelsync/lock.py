@@ -1,0 +1,53 @@
+"""The instance lock: one cancelsync process per database at a time (exit code 75 otherwise).
+
+An advisory ``flock`` on ``<database>.lock``; the kernel drops it when the process dies, so a
+crash never leaves a stale lock behind.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+from types import TracebackType
+
+from cancelsync.errors import LockHeldError
+
+
+class InstanceLock:
+    def __init__(self, database: Path) -> None:
+        self.path = Path(str(database) + ".lock")
+        self._fd: int | None = None
+
+    def acquire(self) -> InstanceLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise LockHeldError(
+                f"another cancelsync instance holds {self.path}. Resolution: wait for it to "
+                "finish (cron) or stop the service before running this command"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+        return self
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def __enter__(self) -> InstanceLock:
+        return self.acquire()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()

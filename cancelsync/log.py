@@ -1,0 +1,127 @@
+"""Structured logging: configured once at the entry point, always to stderr.
+
+JSON when stderr is not a TTY (journald, cron mail), the console renderer on one;
+``worker.log_format`` overrides. A redaction processor replaces every configured secret value
+(and anything under a secret-looking key) wherever it appears in an event, so no token, app
+secret or signature is ever printed. APScheduler's stdlib logs go through the same processors.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterable, MutableMapping
+from typing import Any, TextIO
+
+import structlog
+
+REDACTED = "***"
+_SECRET_KEYS = re.compile(
+    r"(secret|token|password|passwd|sign$|^sign|signature|authorization|auth_code|"
+    r"oauth_|api_key|cookie)",
+    re.IGNORECASE,
+)
+# Keys that merely *mention* tokens but hold no secret (counts, expiries, flags).
+_SAFE_KEYS = re.compile(r"(_expire|_expires|_at$|_count$|^has_|_present$|page_token)")
+
+
+class Redactor:
+    """structlog processor removing secrets by value and by key name."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._values: set[str] = set()
+        self._pattern: re.Pattern[str] | None = None
+        self.set_secrets(secrets)
+
+    def set_secrets(self, secrets: Iterable[str]) -> None:
+        """Replace the set of secret values (ignoring values too short to be secrets)."""
+        self._values = {s for s in secrets if s and len(s) >= 4}
+        self._compile()
+
+    def add(self, *secrets: str) -> None:
+        """Add secrets learned at run time (e.g. rotated tokens)."""
+        self._values.update(s for s in secrets if s and len(s) >= 4)
+        self._compile()
+
+    def _compile(self) -> None:
+        # Longest first so a secret containing another is replaced whole.
+        values = sorted(self._values, key=len, reverse=True)
+        self._pattern = re.compile("|".join(map(re.escape, values))) if values else None
+
+    def scrub(self, value: Any, key: str = "") -> Any:
+        if key and _SECRET_KEYS.search(key) and not _SAFE_KEYS.search(key):
+            return REDACTED if value not in (None, "") else value
+        if isinstance(value, str):
+            return self._pattern.sub(REDACTED, value) if self._pattern else value
+        if isinstance(value, dict):
+            return {k: self.scrub(v, str(k)) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return type(value)(self.scrub(v) for v in value)
+        if isinstance(value, BaseException):
+            return self.scrub(str(value))
+        return value
+
+    def __call__(
+        self, logger: Any, method: str, event_dict: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
+        for key in list(event_dict):
+            event_dict[key] = self.scrub(event_dict[key], key)
+        return event_dict
+
+
+# The one redactor of the process; configure_logging() feeds it the config's secrets and the
+# token store adds rotated tokens as they arrive.
+REDACTOR = Redactor()
+
+
+def _render_exc(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> Any:
+    # Render exception text *before* redaction so tracebacks are scrubbed too.
+    return structlog.processors.format_exc_info(logger, method, event_dict)
+
+
+def configure_logging(
+    log_format: str = "auto",
+    secrets: Iterable[str] = (),
+    stream: TextIO | None = None,
+    level: int = logging.INFO,
+) -> None:
+    """Configure structlog (and stdlib logging) once, at the entry point."""
+    stream = stream or sys.stderr
+    REDACTOR.set_secrets(secrets)
+    as_json = log_format == "json" or (log_format == "auto" and not stream.isatty())
+    renderer: Any = (
+        structlog.processors.JSONRenderer(sort_keys=False)
+        if as_json
+        else structlog.dev.ConsoleRenderer(colors=stream.isatty())
+    )
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    if as_json:
+        shared.append(_render_exc)
+    shared.append(REDACTOR)
+    structlog.configure(
+        processors=[*shared, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(stream),
+        cache_logger_on_first_use=False,
+    )
+    # stdlib loggers (APScheduler, urllib3) through the same processors.
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+
+def get_logger(name: str | None = None) -> Any:
+    return structlog.get_logger(name)

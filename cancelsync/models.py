@@ -1,0 +1,178 @@
+"""Domain types the mappers produce at the client edge and the rules consume.
+
+Money and quantities are ``Decimal`` (never float); timestamps are aware UTC datetimes.
+Names say which system an id belongs to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+# ----------------------------------------------------------------------------- TikTok
+
+
+@dataclass(frozen=True)
+class TikTokShop:
+    tiktok_shop_id: str
+    name: str
+    region: str
+    cipher: str
+    seller_type: str = ""
+    code: str = ""
+
+
+@dataclass(frozen=True)
+class TokenGrant:
+    """A token reply; ``*_expire_at`` are absolute Unix seconds (TikTok's ``*_expire_in``)."""
+
+    access_token: str
+    access_token_expire_at: int
+    refresh_token: str
+    refresh_token_expire_at: int
+    open_id: str = ""
+    seller_name: str = ""
+    seller_base_region: str = ""
+
+
+@dataclass(frozen=True)
+class TikTokLine:
+    """One order line; TikTok has one line per unit and no quantity field."""
+
+    line_id: str
+    sku_id: str
+    seller_sku: str
+    display_status: str
+    sale_price: Decimal = Decimal("0")
+    cancel_user: str = ""
+    product_name: str = ""
+
+    @property
+    def cancelled(self) -> bool:
+        return self.display_status == "CANCELLED"
+
+
+@dataclass(frozen=True)
+class TikTokOrder:
+    tiktok_order_id: str
+    status: str
+    update_time: datetime
+    lines: tuple[TikTokLine, ...] = ()
+    cancel_time: datetime | None = None
+    cancellation_initiator: str = ""
+    is_buyer_request_cancel: bool = False
+    currency: str = ""
+    total_amount: Decimal | None = None
+    shipping_fee: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class TikTokCancelLine:
+    cancel_line_item_id: str
+    order_line_item_id: str
+    sku_id: str
+    seller_sku: str
+    refund_amount: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class TikTokCancellation:
+    cancel_id: str
+    tiktok_order_id: str
+    cancel_type: str  # CANCEL | BUYER_CANCEL
+    cancel_status: str  # CANCELLATION_REQUEST_PENDING / _SUCCESS / _CANCEL(LED) / _COMPLETE
+    role: str  # BUYER | SELLER | SYSTEM | OPERATOR
+    create_time: datetime
+    update_time: datetime
+    cancel_reason: str = ""
+    lines: tuple[TikTokCancelLine, ...] = ()
+    refund_total: Decimal | None = None
+    currency: str = ""
+    seller_action_deadline: datetime | None = None
+
+    @property
+    def accepted(self) -> bool:
+        """TikTok has accepted it (the cancel took effect)."""
+        return self.cancel_status in (
+            "CANCELLATION_REQUEST_SUCCESS",
+            "CANCELLATION_REQUEST_COMPLETE",
+        )
+
+    @property
+    def pending(self) -> bool:
+        return self.cancel_status == "CANCELLATION_REQUEST_PENDING"
+
+
+# ----------------------------------------------------------------------------- Magento
+
+
+@dataclass(frozen=True)
+class MagentoItem:
+    item_id: int
+    sku: str
+    product_type: str
+    qty_ordered: Decimal
+    qty_invoiced: Decimal
+    qty_refunded: Decimal
+    qty_shipped: Decimal = Decimal("0")
+    qty_canceled: Decimal = Decimal("0")
+    parent_item_id: int | None = None
+    price: Decimal = Decimal("0")
+
+    @property
+    def refundable_qty(self) -> Decimal:
+        return self.qty_invoiced - self.qty_refunded
+
+
+@dataclass(frozen=True)
+class MagentoOrder:
+    magento_entity_id: int
+    magento_increment_id: str
+    state: str
+    status: str
+    store_id: int | None
+    tiktok_order_id: str | None
+    items: tuple[MagentoItem, ...]
+    grand_total: Decimal = Decimal("0")
+    total_paid: Decimal = Decimal("0")
+    total_invoiced: Decimal = Decimal("0")
+    total_refunded: Decimal = Decimal("0")
+    shipping_amount: Decimal = Decimal("0")
+    shipping_refunded: Decimal = Decimal("0")
+    comments: tuple[str, ...] = ()
+    created_at: datetime | None = None
+
+    def item(self, item_id: int) -> MagentoItem | None:
+        for it in self.items:
+            if it.item_id == item_id:
+                return it
+        return None
+
+    def children_of(self, item_id: int) -> tuple[MagentoItem, ...]:
+        return tuple(it for it in self.items if it.parent_item_id == item_id)
+
+    @property
+    def top_level_items(self) -> tuple[MagentoItem, ...]:
+        """Rows that carry qty and price (configurable parents and plain simples)."""
+        return tuple(it for it in self.items if it.parent_item_id is None)
+
+
+@dataclass(frozen=True)
+class MagentoCreditMemoItem:
+    order_item_id: int
+    sku: str
+    qty: Decimal
+
+
+@dataclass(frozen=True)
+class MagentoCreditMemo:
+    magento_creditmemo_id: int
+    magento_entity_id: int  # the order's entity_id (``order_id`` in Magento's payload)
+    created_at: datetime | None
+    store_id: int | None = None
+    magento_increment_id: str = ""  # the memo's own increment id
+    grand_total: Decimal = Decimal("0")
+    shipping_amount: Decimal = Decimal("0")
+    items: tuple[MagentoCreditMemoItem, ...] = ()
+    comments: tuple[str, ...] = field(default=())

@@ -1,0 +1,179 @@
+"""The action ledger: one row per decision about one event, keyed by a deterministic
+idempotency key (e.g. ``refund:<shop id>:<tiktok cancel id>``).
+
+A row is written as ``pending`` *before* any remote write; the engine then marks it ``done``
+(with the remote id), ``failed`` (retryable, with ``next_attempt_at``), ``needs_attention`` or
+``skipped``. A ``pending`` row found at the start of a later attempt means the outcome of an
+earlier write is unknown: the engine reconciles against remote state before writing again.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlite_utils import Database
+
+from cancelsync.store.db import iso
+
+STATES = ("pending", "done", "skipped", "failed", "needs_attention")
+OPEN_STATES = ("pending", "failed")
+
+_COLUMNS = (
+    "action_id", "idempotency_key", "scope", "store_name", "direction", "action", "state",
+    "tiktok_order_id", "tiktok_cancel_id", "magento_entity_id", "magento_increment_id",
+    "magento_creditmemo_id", "reason", "attempts", "next_attempt_at", "last_error",
+    "remote_id", "payload", "reported_run", "created_at", "updated_at",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    action_id: int
+    idempotency_key: str
+    scope: str
+    store_name: str
+    direction: str
+    action: str
+    state: str
+    tiktok_order_id: str | None
+    tiktok_cancel_id: str | None
+    magento_entity_id: int | None
+    magento_increment_id: str | None
+    magento_creditmemo_id: int | None
+    reason: str | None
+    attempts: int
+    next_attempt_at: str | None
+    last_error: str | None
+    remote_id: str | None
+    payload: str | None
+    reported_run: str | None
+    created_at: str
+    updated_at: str
+
+    def payload_dict(self) -> dict[str, Any]:
+        return json.loads(self.payload) if self.payload else {}
+
+
+class Ledger:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def _select(self, where: str, args: list[Any], order: str = "action_id") -> list[LedgerEntry]:
+        sql = f"SELECT {', '.join(_COLUMNS)} FROM ledger WHERE {where} ORDER BY {order}"
+        return [LedgerEntry(**row) for row in self._db.query(sql, args)]
+
+    def get(self, idempotency_key: str) -> LedgerEntry | None:
+        rows = self._select("idempotency_key = ?", [idempotency_key])
+        return rows[0] if rows else None
+
+    def get_by_id(self, action_id: int) -> LedgerEntry | None:
+        rows = self._select("action_id = ?", [action_id])
+        return rows[0] if rows else None
+
+    def begin(
+        self,
+        idempotency_key: str,
+        *,
+        scope: str,
+        store_name: str,
+        direction: str,
+        action: str,
+        now: datetime,
+        state: str = "pending",
+        payload: dict[str, Any] | None = None,
+        **ids: Any,
+    ) -> LedgerEntry:
+        """Insert the row if the key is new (``INSERT OR IGNORE``) and return what is stored.
+
+        ``ids`` may hold tiktok_order_id, tiktok_cancel_id, magento_entity_id,
+        magento_increment_id, magento_creditmemo_id and reason.
+        """
+        if state not in STATES:
+            raise ValueError(f"unknown ledger state {state!r}")
+        allowed = {"tiktok_order_id", "tiktok_cancel_id", "magento_entity_id",
+                   "magento_increment_id", "magento_creditmemo_id", "reason"}  # fmt: skip
+        unknown = set(ids) - allowed
+        if unknown:
+            raise TypeError(f"unknown ledger fields: {sorted(unknown)}")
+        row: dict[str, Any] = {
+            "idempotency_key": idempotency_key, "scope": scope, "store_name": store_name,
+            "direction": direction, "action": action, "state": state,
+            "payload": json.dumps(payload, sort_keys=True) if payload is not None else None,
+            "created_at": iso(now), "updated_at": iso(now), **ids,
+        }  # fmt: skip
+        cols = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        self._db.execute(
+            f"INSERT OR IGNORE INTO ledger ({cols}) VALUES ({marks})", list(row.values())
+        )
+        entry = self.get(idempotency_key)
+        assert entry is not None  # noqa: S101 - just inserted or already there
+        return entry
+
+    def update(self, idempotency_key: str, now: datetime, **changes: Any) -> LedgerEntry:
+        """Change columns of an existing row (state, attempts, last_error, remote_id, ...)."""
+        if "state" in changes and changes["state"] not in STATES:
+            raise ValueError(f"unknown ledger state {changes['state']!r}")
+        if "payload" in changes and isinstance(changes["payload"], dict):
+            changes["payload"] = json.dumps(changes["payload"], sort_keys=True)
+        bad = set(changes) - set(_COLUMNS)
+        if bad or "action_id" in changes or "idempotency_key" in changes:
+            raise TypeError(f"cannot update ledger columns {sorted(bad)}")
+        changes["updated_at"] = iso(now)
+        sets = ", ".join(f"{k} = ?" for k in changes)
+        self._db.execute(
+            f"UPDATE ledger SET {sets} WHERE idempotency_key = ?",
+            [*changes.values(), idempotency_key],
+        )
+        entry = self.get(idempotency_key)
+        if entry is None:
+            raise KeyError(idempotency_key)
+        return entry
+
+    def due(self, scope: str, now: datetime) -> list[LedgerEntry]:
+        """Open rows (pending or failed) whose next attempt time has come."""
+        return self._select(
+            "scope = ? AND state IN ('pending', 'failed') "
+            "AND (next_attempt_at IS NULL OR next_attempt_at <= ?)",
+            [scope, iso(now)],
+        )
+
+    def counts(self, scope: str) -> dict[str, int]:
+        counts = dict.fromkeys(STATES, 0)
+        for row in self._db.query(
+            "SELECT state, COUNT(*) AS n FROM ledger WHERE scope = ? GROUP BY state", [scope]
+        ):
+            counts[row["state"]] = row["n"]
+        return counts
+
+    def in_state(self, scope: str, state: str) -> list[LedgerEntry]:
+        return self._select("scope = ? AND state = ?", [scope, state])
+
+    def for_order(self, order_ref: str) -> list[LedgerEntry]:
+        """Rows about a TikTok order id or a Magento increment id."""
+        return self._select(
+            "tiktok_order_id = ? OR magento_increment_id = ?", [order_ref, order_ref]
+        )
+
+    def for_tiktok_order(self, tiktok_order_id: str) -> list[LedgerEntry]:
+        return self._select("tiktok_order_id = ?", [tiktok_order_id])
+
+    def for_magento_order(self, magento_entity_id: int) -> list[LedgerEntry]:
+        return self._select("magento_entity_id = ?", [magento_entity_id])
+
+    def requeue(self, now: datetime, action_id: int | None = None) -> int:
+        """Put failed / needs-attention rows (one, or all) back in the queue."""
+        where = "state IN ('failed', 'needs_attention')"
+        args: list[Any] = [iso(now)]
+        if action_id is not None:
+            where += " AND action_id = ?"
+            args.append(action_id)
+        cur = self._db.execute(
+            "UPDATE ledger SET state = 'pending', attempts = 0, next_attempt_at = NULL, "
+            f"reported_run = NULL, updated_at = ? WHERE {where}",
+            args,
+        )
+        return int(cur.rowcount)
