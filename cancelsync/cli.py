@@ -39,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
             "Keep order cancellations and refunds in step between Magento 2 and TikTok Shop."
         ),
     )
-    parser.add_argument("--version", action="version", version=f"cancelsync {__version__}")
+    parser.add_argument(
+        "--version", action="version", version=f"cancelsync {__version__}"
+    )
     parser.add_argument(
         "--config",
         type=Path,
@@ -50,7 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     run = sub.add_parser("run", help="sync: as a service, or one cycle with --once")
-    run.add_argument("--once", action="store_true", help="one cycle over every store, then exit")
+    run.add_argument(
+        "--once", action="store_true", help="one cycle over every store, then exit"
+    )
     run.add_argument("--store", metavar="NAME", help="only this store (with --once)")
     run.add_argument(
         "--dry-run", action="store_true", help="decide and report; no remote writes"
@@ -59,32 +63,47 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate the config and reach both APIs")
     check.add_argument("--offline", action="store_true", help="config validation only")
 
-    status = sub.add_parser("status", help="cursors, last cycle, action counts, attention")
+    status = sub.add_parser(
+        "status", help="cursors, last cycle, action counts, attention"
+    )
     status.add_argument("--json", action="store_true", help="machine-readable output")
 
     explain = sub.add_parser("explain", help="timeline of one order")
-    explain.add_argument("order_id", metavar="ORDER_ID", help="TikTok order id or Magento increment id")
+    explain.add_argument(
+        "order_id", metavar="ORDER_ID", help="TikTok order id or Magento increment id"
+    )
 
     retry = sub.add_parser("retry", help="re-queue failed / needs-attention actions")
     group = retry.add_mutually_exclusive_group(required=True)
     group.add_argument("action_id", metavar="ACTION_ID", nargs="?", type=int)
-    group.add_argument("--all", action="store_true", help="every failed / attention action")
+    group.add_argument(
+        "--all", action="store_true", help="every failed / attention action"
+    )
 
-    reasons = sub.add_parser("reasons", help="TikTok cancel reason keys valid for a shop")
+    reasons = sub.add_parser(
+        "reasons", help="TikTok cancel reason keys valid for a shop"
+    )
     reasons.add_argument("--store", metavar="NAME", required=True)
     reasons.add_argument(
-        "--order", metavar="TIKTOK_ORDER_ID", help="ask TikTok which reasons fit this order"
+        "--order",
+        metavar="TIKTOK_ORDER_ID",
+        help="ask TikTok which reasons fit this order",
     )
 
     connect = sub.add_parser("connect", help="exchange a TikTok auth code for tokens")
     connect.add_argument("--store", metavar="NAME", required=True)
     connect.add_argument("--auth-code", metavar="CODE", required=True)
 
-    sandbox = sub.add_parser("sandbox", help="run simulated Magento + TikTok Shop on loopback")
+    sandbox = sub.add_parser(
+        "sandbox", help="run simulated Magento + TikTok Shop on loopback"
+    )
     sandbox.add_argument("--magento-port", type=int, default=0)
     sandbox.add_argument("--tiktok-port", type=int, default=0)
     sandbox.add_argument(
-        "--write-config", type=Path, metavar="PATH", help="also write the config to PATH"
+        "--write-config",
+        type=Path,
+        metavar="PATH",
+        help="also write the config to PATH",
     )
     return parser
 
@@ -135,7 +154,9 @@ def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
     if args.command == "reasons":
         return commands.reasons(config, out, store_name=args.store, order_id=args.order)
     if args.command == "connect":
-        return commands.connect(config, out, store_name=args.store, auth_code=args.auth_code)
+        return commands.connect(
+            config, out, store_name=args.store, auth_code=args.auth_code
+        )
     if args.command == "run":
         if args.store and not args.once:
             raise ConfigError(["--store only works with --once"])

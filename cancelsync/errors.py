@@ -28,7 +28,9 @@ class ConfigError(CancelSyncError):
 
     def __init__(self, errors: Sequence[str]) -> None:
         self.errors = list(errors)
-        super().__init__("invalid configuration:\n" + "\n".join(f"  - {e}" for e in errors))
+        super().__init__(
+            "invalid configuration:\n" + "\n".join(f"  - {e}" for e in errors)
+        )
 
 
 class LockHeldError(CancelSyncError):
@@ -88,7 +90,9 @@ class ApiError(CancelSyncError):
 class RetryableApiError(ApiError):
     """Transient: back off and try again. ``retry_after`` is the server's hint in seconds."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object) -> None:
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, **kw: object
+    ) -> None:
         self.retry_after = retry_after
         super().__init__(message, **kw)  # type: ignore[arg-type]
 
@@ -100,7 +104,9 @@ class OutcomeUnknownError(ApiError):
 class AuthError(ApiError):
     """Credentials were refused. ``refreshable`` means a token refresh may fix it."""
 
-    def __init__(self, message: str, *, refreshable: bool = False, **kw: object) -> None:
+    def __init__(
+        self, message: str, *, refreshable: bool = False, **kw: object
+    ) -> None:
         self.refreshable = refreshable
         super().__init__(message, **kw)  # type: ignore[arg-type]
 

@@ -81,7 +81,9 @@ class TikTokCancellation:
     cancel_id: str
     tiktok_order_id: str
     cancel_type: str  # CANCEL | BUYER_CANCEL
-    cancel_status: str  # CANCELLATION_REQUEST_PENDING / _SUCCESS / _CANCEL(LED) / _COMPLETE
+    cancel_status: (
+        str  # CANCELLATION_REQUEST_PENDING / _SUCCESS / _CANCEL(LED) / _COMPLETE
+    )
     role: str  # BUYER | SELLER | SYSTEM | OPERATOR
     create_time: datetime
     update_time: datetime

@@ -50,13 +50,19 @@ _SG_PAID = {
     **{k: v for k, v in _SEA_PAID.items() if k != "address_not_deliver"},
     "address_not_deliver": "seller_cancel_unable_to_deliver_to_buyer_address",
 }
-_JP_UNPAID = {**_US_UNPAID, "potential_fraud": "seller_cancel_order_reason_potential_fraud"}
+_JP_UNPAID = {
+    **_US_UNPAID,
+    "potential_fraud": "seller_cancel_order_reason_potential_fraud",
+}
 _JP_PAID = {**_US_PAID, "potential_fraud": "seller_cancel_order_reason_potential_fraud"}
 _BR_PAID = {k: v for k, v in _US_PAID.items() if k != "wrong_price"}
 
 # market -> status group -> family -> key
 REASON_TABLES: Mapping[str, Mapping[str, Mapping[str, str]]] = {
-    **{m: {UNPAID: _US_UNPAID, PAID: _US_PAID} for m in ("US", "ES", "IE", "FR", "DE", "IT")},
+    **{
+        m: {UNPAID: _US_UNPAID, PAID: _US_PAID}
+        for m in ("US", "ES", "IE", "FR", "DE", "IT")
+    },
     "UK": {UNPAID: _UK_UNPAID, PAID: _UK_PAID},
     **{m: {UNPAID: _SEA_UNPAID, PAID: _SEA_PAID} for m in ("ID", "MY", "TH")},
     "SG": {UNPAID: _SEA_UNPAID, PAID: _SG_PAID},

@@ -1,0 +1,61 @@
+"""``cancelsync check`` beyond validation: reach both APIs and say how to fix what fails.
+
+Exit 0 when every probe passes (warnings allowed), 1 when any fails.
+"""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from cancelsync.clients.checks import CheckResult
+from cancelsync.clients.magento.checks import check_magento
+from cancelsync.clients.tiktok.checks import check_tiktok
+from cancelsync.config import Config
+from cancelsync.errors import CancelSyncError
+from cancelsync.store import Store
+
+
+def _print(section: str, results: list[CheckResult], out: TextIO) -> bool:
+    print(section, file=out)
+    ok = True
+    for r in results:
+        mark = "ok  " if r.ok and not r.fix else ("warn" if r.ok else "FAIL")
+        print(f"  [{mark}] {r.name}: {r.detail}", file=out)
+        if r.fix:
+            print(f"         fix: {r.fix}", file=out)
+        ok = ok and r.ok
+    return ok
+
+
+def run_online_checks(config: Config, out: TextIO) -> int:
+    from cancelsync.service import Worker
+
+    store = Store.open(config.worker.database)
+    worker = Worker(config, store)
+    all_ok = True
+    try:
+        all_ok &= _print(
+            f"magento ({config.magento.base_url}, auth {config.magento.auth}):",
+            check_magento(worker.magento, auth_mode=config.magento.auth),
+            out,
+        )
+        for cfg in config.stores:
+            if not cfg.enabled:
+                print(f"tiktok store {cfg.name}: disabled, not checked", file=out)
+                continue
+            clients = worker.tiktok_for(cfg)
+            try:
+                results = check_tiktok(clients.tiktok, cfg, clock=worker.clock)
+            except CancelSyncError as exc:
+                results = [CheckResult("tiktok", False, str(exc), fix=None)]
+            finally:
+                clients.session.close()
+            all_ok &= _print(f"tiktok store {cfg.name}:", results, out)
+    finally:
+        worker.close()
+        store.close()
+    print(
+        "all checks passed" if all_ok else "some checks failed (see fix: lines)",
+        file=out,
+    )
+    return 0 if all_ok else 1

@@ -1,0 +1,117 @@
+"""Decision types the rules return, and the action plans they carry.
+
+A rule takes observed facts and a store's settings and returns exactly one of:
+
+- ``Apply(plan)``: make this remote write;
+- ``Done(reason)``: the effect is already there, nothing to write;
+- ``Skip(reason)``: this event is not ours to act on (not linked, echo, setting off, ...);
+- ``Attention(reason)``: a person must look (shipped order, ambiguity, on hold, ...);
+- ``Defer(reason)``: not yet decidable; look again later.
+
+Plans are plain data: the engine turns them into client calls.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+
+@dataclass(frozen=True)
+class RefundPlan:
+    """Create an offline credit memo on a Magento order."""
+
+    magento_entity_id: int
+    items: tuple[tuple[int, Decimal], ...]  # (order_item_id, qty) on the rows holding qty
+    shipping_amount: Decimal
+    return_to_stock_items: tuple[int, ...]
+    comment: str
+    expected_amount: Decimal  # Magento's own amount for these items + shipping
+    whole_order: bool
+
+    kind = "magento_refund"
+
+
+@dataclass(frozen=True)
+class MagentoCancelPlan:
+    """Cancel a Magento order that has nothing invoiced (``orders/{id}/cancel``)."""
+
+    magento_entity_id: int
+    comment: str
+
+    kind = "magento_cancel"
+
+
+@dataclass(frozen=True)
+class TikTokCancelPlan:
+    """Seller-cancel a TikTok order: whole (no lines) or the listed line ids."""
+
+    tiktok_order_id: str
+    cancel_reason: str
+    order_line_item_ids: tuple[str, ...] = ()
+
+    kind = "tiktok_cancel"
+
+    @property
+    def whole_order(self) -> bool:
+        return not self.order_line_item_ids
+
+
+@dataclass(frozen=True)
+class ApproveRequestPlan:
+    """Approve the buyer's pending cancellation request."""
+
+    tiktok_order_id: str
+    tiktok_cancel_id: str
+
+    kind = "tiktok_approve"
+
+
+Plan = RefundPlan | MagentoCancelPlan | TikTokCancelPlan | ApproveRequestPlan
+
+
+@dataclass(frozen=True)
+class Apply:
+    plan: Plan
+    note: str = ""
+    outcome = "apply"
+
+
+@dataclass(frozen=True)
+class Done:
+    reason: str
+    outcome = "done"
+
+
+@dataclass(frozen=True)
+class Skip:
+    reason: str
+    outcome = "skipped"
+
+
+@dataclass(frozen=True)
+class Attention:
+    reason: str
+    outcome = "needs_attention"
+
+
+@dataclass(frozen=True)
+class Defer:
+    reason: str
+    outcome = "defer"
+
+
+Decision = Apply | Done | Skip | Attention | Defer
+
+MARKER_PREFIX = "[cancelsync:"
+
+
+def marker(tiktok_cancel_id: str) -> str:
+    """The tag our Magento comments carry, recognised later (echo guard, reconciliation)."""
+    return f"{MARKER_PREFIX}{tiktok_cancel_id}]"
+
+
+def has_marker(comments: tuple[str, ...] | list[str], tiktok_cancel_id: str | None = None) -> bool:
+    """Whether any comment carries our marker (for one cancellation, or any)."""
+    needle = marker(tiktok_cancel_id) if tiktok_cancel_id else MARKER_PREFIX
+    return any(needle in (c or "") for c in comments)

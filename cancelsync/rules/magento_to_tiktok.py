@@ -1,0 +1,138 @@
+"""Direction A rules: a Magento credit memo → a TikTok cancellation.
+
+Pure functions. Full vs partial is judged cumulatively from the Magento order (every invoiced
+unit refunded, whatever the shipping), never from Magento's state name. A partial credit memo
+never cancels the whole TikTok order. After shipment TikTok only allows a return/refund, so the
+merchant is told instead of the worker retrying forever.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from cancelsync import reasons
+from cancelsync.config import RefundToCancelConfig
+from cancelsync.models import (
+    MagentoCreditMemo,
+    MagentoOrder,
+    TikTokCancellation,
+    TikTokOrder,
+)
+from cancelsync.rules.decisions import (
+    Apply,
+    ApproveRequestPlan,
+    Attention,
+    Decision,
+    Done,
+    Skip,
+    TikTokCancelPlan,
+    has_marker,
+)
+
+SHIPPED_STATUSES = frozenset(
+    {"PARTIALLY_SHIPPING", "AWAITING_COLLECTION", "IN_TRANSIT", "DELIVERED", "COMPLETED"}
+)
+
+
+@dataclass(frozen=True)
+class CreditMemoFacts:
+    """What the engine observed about one Magento credit memo."""
+
+    memo: MagentoCreditMemo
+    magento_order: MagentoOrder  # re-read now: cumulative refunds
+    created_by_us: bool  # the memo id is a result in our ledger
+    tiktok_order: TikTokOrder | None
+    pending_request: TikTokCancellation | None = None  # buyer request awaiting the seller
+
+
+def is_full_refund(order: MagentoOrder) -> bool:
+    """Every invoiced unit of every item is refunded (shipping does not matter)."""
+    top = order.top_level_items
+    invoiced = [it for it in top if it.qty_invoiced > 0]
+    return bool(invoiced) and all(it.qty_refunded >= it.qty_invoiced for it in invoiced)
+
+
+def decide_cancel(facts: CreditMemoFacts, settings: RefundToCancelConfig, market: str) -> Decision:
+    """Decide what to do on TikTok for one new Magento credit memo."""
+    memo, order = facts.memo, facts.magento_order
+    if facts.created_by_us or has_marker(memo.comments):
+        return Skip("credit memo created by cancelsync (echo of a TikTok cancellation)")
+    tiktok = facts.tiktok_order
+    if tiktok is None:
+        return Attention(
+            f"TikTok order {order.tiktok_order_id} not found in this shop; check the "
+            "store mapping (magento_store_ids) or the imported id"
+        )
+    if tiktok.status == "CANCELLED":
+        return Done("TikTok order is already cancelled")
+    full = is_full_refund(order)
+    if not full and settings.partial_refunds != "cancel_items":
+        # Partial credit memo: never a whole-order cancel; reported, not acted on.
+        return Skip(
+            "partial credit memo: the TikTok order is left as it is "
+            '(partial_refunds = "report")'
+        )
+    if tiktok.status in SHIPPED_STATUSES:
+        return Attention(
+            f"TikTok order is {tiktok.status}: it can no longer be cancelled; handle the "
+            "refund as a TikTok return/refund in Seller Center"
+        )
+    if tiktok.status not in reasons.CANCELLABLE_STATUSES:
+        return Attention(f"TikTok order status {tiktok.status} cannot be seller-cancelled")
+
+    if full:
+        request = facts.pending_request
+        if request is not None and settings.approve_buyer_requests:
+            return Apply(ApproveRequestPlan(tiktok.tiktok_order_id, request.cancel_id))
+        key = reasons.translate_reason(
+            settings.cancel_reason, market=market, order_status=tiktok.status
+        )
+        if key is None:
+            return Attention(
+                f"cancel reason {settings.cancel_reason!r} has no key for a {tiktok.status} "
+                f"order in market {market}; choose another reason (see `cancelsync reasons`)"
+            )
+        return Apply(TikTokCancelPlan(tiktok.tiktok_order_id, key))
+
+    return _partial_lines(facts, market)
+
+
+def _partial_lines(facts: CreditMemoFacts, market: str) -> Decision:
+    memo, tiktok = facts.memo, facts.tiktok_order
+    assert tiktok is not None  # noqa: S101 - checked by the caller
+    if market not in reasons.PARTIAL_CANCEL_MARKETS:
+        return Attention(
+            f"partial credit memo: TikTok allows line cancels only in US/UK (shop market "
+            f"{market}); handle it in Seller Center"
+        )
+    key = reasons.translate_reason("out_of_stock", market=market, order_status=tiktok.status)
+    if key is None:
+        return Attention(f"no out-of-stock reason for a {tiktok.status} order in {market}")
+    # Memo rows may include configurable children (qty 0 or duplicated): count top-level.
+    order = facts.magento_order
+    wanted: Counter[str] = Counter()
+    for row in memo.items:
+        item = order.item(row.order_item_id)
+        if item is not None and item.parent_item_id is not None:
+            continue
+        if row.qty > 0:
+            wanted[row.sku] += int(row.qty)
+    if not wanted:
+        return Skip("credit memo refunds no items (shipping or adjustment only)")
+    live = [line for line in tiktok.lines if not line.cancelled]
+    chosen: list[str] = []
+    for sku, qty in sorted(wanted.items()):
+        matches = [line.line_id for line in live if sku in (line.seller_sku, line.sku_id)]
+        if len(matches) < qty:
+            return Attention(
+                f"credit memo refunds {qty} x {sku} but the TikTok order has "
+                f"{len(matches)} such live line(s)"
+            )
+        chosen.extend(matches[:qty])
+    if len(chosen) >= len(live):
+        return Attention(
+            "partial credit memo would cancel every remaining TikTok line; refusing to "
+            "cancel the whole order for a partial refund"
+        )
+    return Apply(TikTokCancelPlan(tiktok.tiktok_order_id, key, tuple(chosen)))

@@ -1,0 +1,98 @@
+"""One sync cycle for one store: retries due, then direction B, then direction A.
+
+A failure of one store (expired authorization, API down) is recorded in its cycle history and
+reported; it never stops the other stores.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from cancelsync.clock import Clock
+from cancelsync.config import StoreConfig, WorkerConfig
+from cancelsync.errors import ApiError, CancelSyncError
+from cancelsync.store import Store
+from cancelsync.sync.engine import CycleReport, Engine
+from cancelsync.sync.magento_to_tiktok import DIRECTION as A_DIRECTION
+from cancelsync.sync.magento_to_tiktok import MagentoToTikTok
+from cancelsync.sync.tiktok_to_magento import DIRECTION as B_DIRECTION
+from cancelsync.sync.tiktok_to_magento import TikTokToMagento
+
+
+@dataclass(frozen=True)
+class ShopContext:
+    """The TikTok shop a store is bound to (resolved before the cycle)."""
+
+    tiktok_shop_id: str
+    market: str
+    scope: str
+
+
+def run_store_cycle(
+    *,
+    store: Store,
+    cfg: StoreConfig,
+    worker: WorkerConfig,
+    shop: ShopContext,
+    magento: Any,
+    tiktok: Any,
+    clock: Clock,
+    run_id: str,
+    dry_run: bool = False,
+    other_stores_claim: bool = False,
+) -> CycleReport:
+    """Run one cycle and record it; never raises for API trouble (it is in the report)."""
+    report = CycleReport(cfg.name, shop.scope, run_id, clock.now(), dry_run=dry_run)
+    engine = Engine(
+        store=store, cfg=cfg, worker=worker, scope=shop.scope, clock=clock,
+        report=report, dry_run=dry_run,
+    )  # fmt: skip
+    b = TikTokToMagento(
+        engine, shop_id=shop.tiktok_shop_id, magento=magento, tiktok=tiktok
+    )
+    a = MagentoToTikTok(
+        engine, shop_id=shop.tiktok_shop_id, market=shop.market, magento=magento,
+        tiktok=tiktok, other_stores_claim=other_stores_claim,
+    )  # fmt: skip
+    started = time.monotonic()
+    try:
+        if not dry_run:
+            for entry in store.ledger.due(shop.scope, clock.now()):
+                payload = entry.payload_dict()
+                if entry.direction == B_DIRECTION:
+                    if cfg.tiktok_cancel_to_magento_refund.enabled:
+                        b.retry(payload)
+                elif (
+                    entry.direction == A_DIRECTION
+                    and cfg.magento_refund_to_tiktok_cancel.enabled
+                ):
+                    a.retry(payload)
+        if cfg.tiktok_cancel_to_magento_refund.enabled:
+            b.run()
+        else:
+            b.note_disabled()
+        if cfg.magento_refund_to_tiktok_cancel.enabled:
+            a.run()
+        else:
+            a.note_disabled()
+    except (ApiError, CancelSyncError) as exc:
+        report.error = str(exc)
+        engine.log.error(  # noqa: TRY400 - expected API trouble: no traceback
+            "cycle.store_failed", error=str(exc), error_type=type(exc).__name__
+        )
+    report.finished_at = clock.now()
+    if not dry_run:
+        store.cycles.record(
+            run_id=run_id, scope=shop.scope, store_name=cfg.name,
+            started_at=report.started_at, finished_at=report.finished_at,
+            outcome=report.outcome, counts=dict(report.counts), error=report.error,
+        )  # fmt: skip
+    engine.log.info(
+        "cycle.finished", outcome=report.outcome, dry_run=dry_run,
+        duration_ms=round((time.monotonic() - started) * 1000, 1),
+        new_attention=report.new_attention, failures=report.failures,
+        **{f"n_{k}": v for k, v in sorted(report.counts.items())},
+    )  # fmt: skip
+    return report

@@ -1,0 +1,288 @@
+"""Direction A: Magento credit memos → TikTok cancellations (default off).
+
+Discovery: credit memos after the store's keyset cursor (``entity_id``), plus a re-scan of the
+memos created in the last ``overlap_seconds`` (a slow transaction can make a lower id visible
+after a higher one). A brand-new store or a newly enabled direction looks
+``first_run_lookback_hours`` back by ``created_at``. Memos the worker created itself (ledger,
+then the comment marker) are skipped. Keys: ``cancel:<shop id>:<credit memo entity id>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any, Protocol
+
+from cancelsync.clock import to_epoch
+from cancelsync.errors import FatalApiError, NotFoundError
+from cancelsync.models import (
+    MagentoCreditMemo,
+    MagentoOrder,
+    TikTokCancellation,
+    TikTokOrder,
+)
+from cancelsync.rules import magento_to_tiktok as rules
+from cancelsync.rules.decisions import (
+    ApproveRequestPlan,
+    Attention,
+    Plan,
+    Skip,
+    TikTokCancelPlan,
+    has_marker,
+)
+from cancelsync.store import Link
+from cancelsync.sync.engine import Engine, Event
+
+STREAM = "magento.creditmemos"
+DIRECTION = "magento_to_tiktok"
+
+
+class MagentoPort(Protocol):
+    def iter_credit_memos(self, after_entity_id: int, **kw: Any) -> Any: ...
+    def credit_memos_created_since(
+        self, since: Any, **kw: Any
+    ) -> list[MagentoCreditMemo]: ...
+    def get_credit_memo(self, magento_creditmemo_id: int) -> MagentoCreditMemo: ...
+    def get_order(self, magento_entity_id: int) -> MagentoOrder: ...
+
+
+class TikTokPort(Protocol):
+    def get_orders(self, ids: list[str]) -> list[TikTokOrder]: ...
+    def search_cancellations(self, **kw: Any) -> Iterator[list[TikTokCancellation]]: ...
+    def cancel_order(
+        self, tiktok_order_id: str, cancel_reason: str, **kw: Any
+    ) -> Any: ...
+    def approve_cancellation(self, cancel_id: str, **kw: Any) -> Any: ...
+
+
+def cancel_key(shop_id: str, magento_creditmemo_id: int) -> str:
+    return f"cancel:{shop_id}:{magento_creditmemo_id}"
+
+
+class MagentoToTikTok:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        shop_id: str,
+        market: str,
+        magento: MagentoPort,
+        tiktok: TikTokPort,
+        other_stores_claim: bool,
+    ) -> None:
+        self.engine = engine
+        self.shop_id = shop_id
+        self.market = market
+        self.magento = magento
+        self.tiktok = tiktok
+        self.settings = engine.cfg.magento_refund_to_tiktok_cancel
+        self.store = engine.store
+        # Another enabled store could own memos of the same Magento store views: then a
+        # memo is ours only if our shop knows the TikTok order.
+        self.other_stores_claim = other_stores_claim
+        self._orders: dict[int, MagentoOrder] = {}
+
+    # ------------------------------------------------------------------ discovery
+
+    def note_disabled(self) -> None:
+        if not self.engine.dry_run:
+            now = self.engine.clock.now()
+            self.store.cursors.advance(
+                self.engine.scope, STREAM + ".disabled", to_epoch(now), now
+            )
+
+    def run(self) -> None:
+        scope, cursors = self.engine.scope, self.store.cursors
+        now = self.engine.report.started_at
+        store_ids = tuple(self.engine.cfg.magento_store_ids)
+        cursor = cursors.get(scope, STREAM)
+        disabled = cursors.get(scope, STREAM + ".disabled")
+        resumed = cursors.get(scope, STREAM + ".resumed")
+        fresh = cursor is None or (
+            disabled is not None
+            and (resumed is None or disabled.position > resumed.position)
+        )
+        if fresh:
+            since = now - timedelta(hours=self.engine.worker.first_run_lookback_hours)
+            memos = self.magento.credit_memos_created_since(since, store_ids=store_ids)
+            self.engine.log.info(
+                "magento.scan", mode="lookback", since=since.isoformat()
+            )
+            self.process_page(memos)
+            latest = max([m.magento_creditmemo_id for m in memos], default=None)
+            if latest is None and hasattr(self.magento, "latest_credit_memo_id"):
+                latest = self.magento.latest_credit_memo_id(store_ids=store_ids)
+            if latest is not None:
+                self._advance(latest)
+            if not self.engine.dry_run:
+                cursors.advance(scope, STREAM + ".resumed", to_epoch(now), now)
+            return
+        assert cursor is not None  # noqa: S101 - fresh handles None
+        # Late commits first: memos created within the overlap, whatever their id.
+        since = now - timedelta(seconds=self.engine.worker.overlap_seconds)
+        self.process_page(
+            self.magento.credit_memos_created_since(since, store_ids=store_ids)
+        )
+        self.engine.log.info(
+            "magento.scan", mode="keyset", after_entity_id=cursor.position
+        )
+        for page in self.magento.iter_credit_memos(
+            cursor.position, store_ids=store_ids
+        ):
+            self.process_page(page)
+            if page:
+                self._advance(max(m.magento_creditmemo_id for m in page))
+
+    def _advance(self, position: int) -> None:
+        if self.engine.dry_run:
+            return
+        current = self.store.cursors.get(self.engine.scope, STREAM)
+        if current is not None and position <= current.position:
+            return
+        with self.store.unit_of_work():
+            self.store.cursors.advance(
+                self.engine.scope, STREAM, position, self.engine.clock.now()
+            )
+
+    # ------------------------------------------------------------------ one page
+
+    def process_page(self, memos: list[MagentoCreditMemo]) -> None:
+        for memo in memos:
+            key = cancel_key(self.shop_id, memo.magento_creditmemo_id)
+            if self.engine.entry(key) is not None:
+                continue  # seen before (final) or owned by the retry pass
+            self.engine.report.counts["seen"] += 1
+            self.process(memo)
+
+    def _order(self, magento_entity_id: int) -> MagentoOrder:
+        if magento_entity_id not in self._orders:
+            self._orders[magento_entity_id] = self.magento.get_order(magento_entity_id)
+        return self._orders[magento_entity_id]
+
+    def process(self, memo: MagentoCreditMemo) -> None:
+        engine = self.engine
+        order = self._order(memo.magento_entity_id)
+        tiktok_id = order.tiktok_order_id
+        if not tiktok_id:
+            return  # not a TikTok order: nothing to do, nothing to record
+        link = self.store.links.find_by_magento(order.magento_entity_id)
+        if link is not None and link.scope != engine.scope:
+            return  # another store's order
+        event = Event(
+            key=cancel_key(self.shop_id, memo.magento_creditmemo_id),
+            direction=DIRECTION,
+            default_action="tiktok_cancel",
+            ids={
+                "tiktok_order_id": tiktok_id,
+                "magento_entity_id": order.magento_entity_id,
+                "magento_increment_id": order.magento_increment_id,
+                "magento_creditmemo_id": memo.magento_creditmemo_id,
+            },
+            payload={"magento_creditmemo_id": memo.magento_creditmemo_id},
+        )
+        ours = (
+            self.store.ledger.find_by_creditmemo(memo.magento_creditmemo_id) is not None
+        )
+        if ours or has_marker(memo.comments):
+            engine.record(event, Skip("credit memo created by cancelsync (echo)"))
+            return
+        found = self.tiktok.get_orders([tiktok_id])
+        tiktok_order = found[0] if found else None
+        if link is None:
+            if tiktok_order is None and self.other_stores_claim:
+                return  # not this shop's order; another store will take it
+            if tiktok_order is not None and not engine.dry_run:
+                try:
+                    with self.store.unit_of_work():
+                        self.store.links.save(
+                            Link(tiktok_id, engine.scope, order.magento_entity_id,
+                                 order.magento_increment_id, order.store_id),
+                            engine.clock.now(),
+                        )  # fmt: skip
+                except ValueError as exc:
+                    engine.record(event, Attention(str(exc)))
+                    return
+        # Re-read the order now: cumulative refunds decide full vs partial.
+        fresh_order = self.magento.get_order(order.magento_entity_id)
+        self._orders[order.magento_entity_id] = fresh_order
+        pending = None
+        if (
+            tiktok_order is not None
+            and rules.is_full_refund(fresh_order)
+            and self.settings.approve_buyer_requests
+        ):
+            pending = self._pending_request(tiktok_id)
+        facts = rules.CreditMemoFacts(memo, fresh_order, False, tiktok_order, pending)
+        decision = rules.decide_cancel(facts, self.settings, self.market)
+        engine.apply(event, decision, self.execute, self.reconcile)
+
+    def _pending_request(self, tiktok_order_id: str) -> TikTokCancellation | None:
+        for page in self.tiktok.search_cancellations(order_ids=[tiktok_order_id]):
+            for c in page:
+                if c.pending and c.cancel_type == "BUYER_CANCEL":
+                    return c
+        return None
+
+    # ------------------------------------------------------------------ I/O for plans
+
+    def execute(self, plan: Plan) -> str:
+        if isinstance(plan, TikTokCancelPlan):
+            cancel_id, _status = self.tiktok.cancel_order(
+                plan.tiktok_order_id,
+                plan.cancel_reason,
+                order_line_item_ids=list(plan.order_line_item_ids) or None,
+            )
+            return str(cancel_id)
+        if isinstance(plan, ApproveRequestPlan):
+            self.tiktok.approve_cancellation(
+                plan.tiktok_cancel_id,
+                idempotency_key=f"cancelsync-{plan.tiktok_cancel_id}",
+            )
+            return plan.tiktok_cancel_id
+        raise TypeError(f"direction A cannot execute {plan.kind}")
+
+    def reconcile(self, plan: Plan) -> str | None:
+        """Re-read TikTok: is the order (or are the lines) cancelled, the request approved?"""
+        if isinstance(plan, ApproveRequestPlan):
+            for page in self.tiktok.search_cancellations(
+                order_ids=[plan.tiktok_order_id]
+            ):
+                for c in page:
+                    if c.cancel_id == plan.tiktok_cancel_id and c.accepted:
+                        return c.cancel_id
+            return None
+        if isinstance(plan, TikTokCancelPlan):
+            found = self.tiktok.get_orders([plan.tiktok_order_id])
+            if not found:
+                return None
+            order = found[0]
+            if plan.whole_order:
+                done = order.status == "CANCELLED"
+            else:
+                cancelled = {line.line_id for line in order.lines if line.cancelled}
+                done = set(plan.order_line_item_ids) <= cancelled
+            if not done:
+                return None
+            for page in self.tiktok.search_cancellations(
+                order_ids=[plan.tiktok_order_id]
+            ):
+                for c in page:
+                    if c.role == "SELLER" and c.accepted:
+                        return c.cancel_id
+            return "cancelled"
+        return None
+
+    # ------------------------------------------------------------------ retries
+
+    def retry(self, payload: dict[str, Any]) -> None:
+        memo_id = payload.get("magento_creditmemo_id")
+        if memo_id is None:
+            return
+        try:
+            memo = self.magento.get_credit_memo(int(memo_id))
+        except NotFoundError:
+            return
+        self.process(memo)
+
+
+__all__ = ["DIRECTION", "STREAM", "FatalApiError", "MagentoToTikTok", "cancel_key"]

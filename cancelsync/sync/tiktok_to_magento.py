@@ -1,0 +1,357 @@
+"""Direction B: TikTok cancellations → Magento refunds (default on).
+
+Discovery: search cancellations updated in ``[cursor - overlap, run start)`` ascending by update
+time (a brand-new store or a newly enabled direction starts ``first_run_lookback_hours``
+back). Each page: find the linked Magento orders (links first, then one batched lookup by the
+configured field), read the TikTok orders' detail (is the whole order cancelled now?), decide
+with the pure rules, apply, then move the cursor in the same transaction as the page's
+remaining ledger rows. Keys: ``refund:<shop id>:<cancel id>``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any, Protocol
+
+from cancelsync.clock import to_epoch
+from cancelsync.errors import NotFoundError
+from cancelsync.models import MagentoOrder, TikTokCancellation, TikTokOrder
+from cancelsync.rules import tiktok_to_magento as rules
+from cancelsync.rules.decisions import (
+    Attention,
+    Done,
+    MagentoCancelPlan,
+    Plan,
+    RefundPlan,
+    Skip,
+    has_marker,
+    marker,
+)
+from cancelsync.store import Link
+from cancelsync.sync.engine import Engine, Event
+
+STREAM = "tiktok.cancellations"
+DIRECTION = "tiktok_to_magento"
+
+
+class MagentoPort(Protocol):
+    def get_order(self, magento_entity_id: int) -> MagentoOrder: ...
+    def orders_by_tiktok_ids(self, ids: list[str]) -> dict[str, list[MagentoOrder]]: ...
+    def refund_order(self, magento_entity_id: int, **kw: Any) -> int: ...
+    def cancel_order(self, magento_entity_id: int) -> bool: ...
+    def add_order_comment(self, magento_entity_id: int, comment: str) -> None: ...
+    def credit_memos_for_order(self, magento_entity_id: int) -> list[Any]: ...
+
+
+class TikTokPort(Protocol):
+    def search_cancellations(self, **kw: Any) -> Iterator[list[TikTokCancellation]]: ...
+    def get_orders(self, ids: list[str]) -> list[TikTokOrder]: ...
+
+
+def refund_key(shop_id: str, cancel_id: str) -> str:
+    return f"refund:{shop_id}:{cancel_id}"
+
+
+class TikTokToMagento:
+    def __init__(
+        self, engine: Engine, *, shop_id: str, magento: MagentoPort, tiktok: TikTokPort
+    ) -> None:
+        self.engine = engine
+        self.shop_id = shop_id
+        self.magento = magento
+        self.tiktok = tiktok
+        self.settings = engine.cfg.tiktok_cancel_to_magento_refund
+        self.store = engine.store
+
+    # ------------------------------------------------------------------ discovery
+
+    def window(self) -> tuple[int, int, bool]:
+        """``(update_time_ge, update_time_lt, fresh)`` for this cycle."""
+        now = self.engine.report.started_at
+        end = to_epoch(now)
+        worker = self.engine.worker
+        lookback = to_epoch(now - timedelta(hours=worker.first_run_lookback_hours))
+        cursors = self.store.cursors
+        cursor = cursors.get(self.engine.scope, STREAM)
+        disabled = cursors.get(self.engine.scope, STREAM + ".disabled")
+        resumed = cursors.get(self.engine.scope, STREAM + ".resumed")
+        newly_enabled = disabled is not None and (
+            resumed is None or disabled.position > resumed.position
+        )
+        if cursor is None or newly_enabled:
+            start = lookback if cursor is None else max(lookback, cursor.position)
+            return start, end, True
+        return max(0, cursor.position - worker.overlap_seconds), end, False
+
+    def note_disabled(self) -> None:
+        """Remember the direction was off, so turning it on starts at the lookback."""
+        if not self.engine.dry_run:
+            self.store.cursors.advance(
+                self.engine.scope, STREAM + ".disabled", to_epoch(self.engine.clock.now()),
+                self.engine.clock.now(),
+            )  # fmt: skip
+
+    def run(self) -> None:
+        ge, lt, fresh = self.window()
+        self.engine.log.info(
+            "tiktok.scan", update_time_ge=ge, update_time_lt=lt, fresh=fresh
+        )
+        for page in self.tiktok.search_cancellations(
+            update_time_ge=ge,
+            update_time_lt=lt,
+            sort_field="update_time",
+            sort_order="ASC",
+        ):
+            self.process_page(page)
+            self._advance([c.update_time for c in page])
+        # The whole window was read: the next cycle starts at its end (minus the overlap).
+        self._advance_to(lt)
+        if fresh and not self.engine.dry_run:
+            now = self.engine.clock.now()
+            self.store.cursors.advance(
+                self.engine.scope, STREAM + ".resumed", to_epoch(now), now
+            )
+
+    def _advance(self, times: list[Any]) -> None:
+        if times:
+            self._advance_to(max(to_epoch(t) for t in times))
+
+    def _advance_to(self, position: int) -> None:
+        if self.engine.dry_run:
+            return
+        current = self.store.cursors.get(self.engine.scope, STREAM)
+        if current is not None and position <= current.position:
+            return  # out-of-order or overlap re-read: never move back
+        with self.store.unit_of_work():
+            self.store.cursors.advance(
+                self.engine.scope, STREAM, position, self.engine.clock.now()
+            )
+
+    # ------------------------------------------------------------------ one page
+
+    def process_page(self, page: list[TikTokCancellation]) -> None:
+        todo: list[TikTokCancellation] = []
+        seen: set[str] = set()
+        for c in page:
+            if c.cancel_id in seen:
+                continue  # duplicated across pages
+            seen.add(c.cancel_id)
+            self.engine.report.counts["seen"] += 1
+            if not c.accepted:
+                continue  # pending requests and withdrawn ones: no row; seen again later
+            if self.engine.entry(refund_key(self.shop_id, c.cancel_id)) is not None:
+                continue  # decided before (final) or owned by the retry pass
+            todo.append(c)
+        if not todo:
+            return
+        order_ids = sorted({c.tiktok_order_id for c in todo})
+        links = self.resolve_links(order_ids)
+        details = {o.tiktok_order_id: o for o in self._orders(order_ids)}
+        for c in todo:
+            self.process(
+                c, links.get(c.tiktok_order_id), details.get(c.tiktok_order_id)
+            )
+
+    def _orders(self, order_ids: list[str]) -> list[TikTokOrder]:
+        return self.tiktok.get_orders(order_ids) if order_ids else []
+
+    def resolve_links(self, order_ids: list[str]) -> dict[str, Link | str]:
+        """Each TikTok order id → its Link, or a reason string (not imported / ambiguous)."""
+        result: dict[str, Link | str] = {}
+        missing = []
+        for oid in order_ids:
+            link = self.store.links.find_link(oid)
+            if link is not None:
+                result[oid] = link
+            else:
+                missing.append(oid)
+        if not missing:
+            return result
+        found = self.magento.orders_by_tiktok_ids(missing)
+        store_ids = set(self.engine.cfg.magento_store_ids)
+        for oid in missing:
+            orders = found.get(oid, [])
+            if store_ids:
+                orders = [o for o in orders if o.store_id in store_ids]
+            if not orders:
+                result[oid] = (
+                    "no Magento order carries this TikTok order id (never imported)"
+                )
+            elif len(orders) > 1:
+                numbers = ", ".join(f"#{o.magento_increment_id}" for o in orders)
+                result[oid] = (
+                    f"several Magento orders carry this TikTok order id: {numbers}"
+                )
+            else:
+                o = orders[0]
+                link = Link(oid, self.engine.scope, o.magento_entity_id,
+                            o.magento_increment_id, o.store_id)  # fmt: skip
+                if not self.engine.dry_run:
+                    try:
+                        with self.store.unit_of_work():
+                            self.store.links.save(link, self.engine.clock.now())
+                    except ValueError as exc:
+                        result[oid] = str(exc)
+                        continue
+                result[oid] = link
+        return result
+
+    # ------------------------------------------------------------------ one event
+
+    def event_for(self, c: TikTokCancellation, link: Link | None) -> Event:
+        ids: dict[str, Any] = {
+            "tiktok_order_id": c.tiktok_order_id,
+            "tiktok_cancel_id": c.cancel_id,
+            "magento_entity_id": link.magento_entity_id if link else None,
+            "magento_increment_id": link.magento_increment_id if link else None,
+        }
+        return Event(
+            key=refund_key(self.shop_id, c.cancel_id),
+            direction=DIRECTION,
+            default_action="magento_refund",
+            ids=ids,
+            payload={"tiktok_cancel_id": c.cancel_id, "tiktok_order_id": c.tiktok_order_id,
+                     "role": c.role, "cancel_status": c.cancel_status},
+        )  # fmt: skip
+
+    def caused_by_us(self, c: TikTokCancellation) -> bool:
+        """Our own seller cancel or a buyer request we approved: never echoed back."""
+        for entry in self.store.ledger.for_tiktok_order(c.tiktok_order_id):
+            if entry.direction != "magento_to_tiktok":
+                continue
+            if c.cancel_id in (entry.remote_id, entry.tiktok_cancel_id):
+                return True
+            if (
+                c.role == "SELLER"
+                and entry.action == "tiktok_cancel"
+                and entry.state in ("pending", "failed", "done")
+            ):
+                return True  # our cancel whose id we never learned (crash / lost reply)
+        return False
+
+    def process(
+        self,
+        c: TikTokCancellation,
+        link: Link | str | None,
+        tiktok_order: TikTokOrder | None,
+    ) -> None:
+        engine = self.engine
+        resolved = link if isinstance(link, Link) else None
+        event = self.event_for(c, resolved)
+        facts = rules.CancellationFacts(c, self.caused_by_us(c), tiktok_order)
+        early = rules.counts(c, self.settings)
+        if facts.caused_by_us:
+            engine.record(
+                event, Skip("caused by cancelsync itself (echo of the other direction)")
+            )
+            return
+        if early is not None:
+            engine.record(event, early)
+            return
+        if resolved is None:
+            reason = link if isinstance(link, str) else "no linked Magento order"
+            if reason.startswith("several"):
+                engine.record(event, Attention(reason))
+            else:
+                engine.record(event, Skip(reason))
+            return
+        try:
+            order = self.magento.get_order(resolved.magento_entity_id)
+        except NotFoundError:
+            engine.record(event, Attention(
+                f"linked Magento order {resolved.magento_entity_id} no longer exists"))  # fmt: skip
+            return
+        decision = rules.decide_refund(facts, order, self.settings)
+        if isinstance(decision, Done) or not hasattr(decision, "plan"):
+            engine.apply(event, decision, self.execute, self.reconcile)
+            return
+        plan = decision.plan
+        if isinstance(plan, RefundPlan) and rules.amount_mismatch(
+            plan.expected_amount, c.refund_total
+        ):
+            engine.log.warning(
+                "refund.amount_mismatch", tiktok_order_id=c.tiktok_order_id,
+                tiktok_cancel_id=c.cancel_id, magento_amount=str(plan.expected_amount),
+                tiktok_refund_total=str(c.refund_total),
+            )  # fmt: skip
+        engine.apply(event, decision, self.execute, self.reconcile)
+
+    # ------------------------------------------------------------------ I/O for plans
+
+    def execute(self, plan: Plan) -> str:
+        if isinstance(plan, RefundPlan):
+            memo_id = self.magento.refund_order(
+                plan.magento_entity_id,
+                items=list(plan.items),
+                shipping_amount=plan.shipping_amount,
+                return_to_stock_items=list(plan.return_to_stock_items),
+                comment=plan.comment,
+                notify=False,
+            )
+            return str(memo_id)
+        if isinstance(plan, MagentoCancelPlan):
+            if not self.magento.cancel_order(plan.magento_entity_id):
+                order = self.magento.get_order(plan.magento_entity_id)
+                if order.state == "canceled":
+                    return "canceled"
+                from cancelsync.errors import FatalApiError
+
+                raise FatalApiError(
+                    f"Magento refused to cancel order #{order.magento_increment_id} "
+                    f"(state {order.state}); cancel or refund it by hand",
+                    platform="magento",
+                )
+            self.magento.add_order_comment(plan.magento_entity_id, plan.comment)
+            return "canceled"
+        raise TypeError(f"direction B cannot execute {plan.kind}")
+
+    def reconcile(self, plan: Plan) -> str | None:
+        """Is the effect already there? Our marker on a credit memo, or a canceled order."""
+        if isinstance(plan, RefundPlan):
+            cancel_marker = _marker_in(plan.comment)
+            for memo in self.magento.credit_memos_for_order(plan.magento_entity_id):
+                if cancel_marker and has_marker(memo.comments, cancel_marker):
+                    return str(memo.magento_creditmemo_id)
+            return None
+        if isinstance(plan, MagentoCancelPlan):
+            order = self.magento.get_order(plan.magento_entity_id)
+            return "canceled" if order.state == "canceled" else None
+        return None
+
+    # ------------------------------------------------------------------ retries
+
+    def retry(self, entry_payload: dict[str, Any]) -> None:
+        """Re-drive one open ledger row (failed with backoff due, or pending after a crash)."""
+        order_id = entry_payload.get("tiktok_order_id")
+        cancel_id = entry_payload.get("tiktok_cancel_id")
+        if not order_id or not cancel_id:
+            return
+        match = None
+        for page in self.tiktok.search_cancellations(order_ids=[order_id]):
+            for c in page:
+                if c.cancel_id == cancel_id:
+                    match = c
+        if match is None:
+            self.engine.record(
+                Event(refund_key(self.shop_id, cancel_id), DIRECTION, "magento_refund",
+                      {"tiktok_order_id": order_id, "tiktok_cancel_id": cancel_id}, {}),
+                Attention("the TikTok cancellation can no longer be found"),
+            )  # fmt: skip
+            return
+        links = self.resolve_links([order_id])
+        details = {o.tiktok_order_id: o for o in self._orders([order_id])}
+        self.process(match, links.get(order_id), details.get(order_id))
+
+
+def _marker_in(comment: str) -> str | None:
+    start = comment.find("[cancelsync:")
+    if start < 0:
+        return None
+    end = comment.find("]", start)
+    return comment[start + len("[cancelsync:") : end] if end > start else None
+
+
+__all__ = ["DIRECTION", "STREAM", "TikTokToMagento", "marker", "refund_key"]
+_ = Decimal  # money types flow through plans
