@@ -254,6 +254,24 @@ class Transport:
                 platform=self.platform,
                 hint="raise timeout_seconds if the API is slow",
             ) from exc
+        except (
+            requests.exceptions.ChunkedEncodingError,
+            requests.exceptions.ContentDecodingError,
+        ) as exc:
+            # The server answered (so a write reached it) but the body broke mid-read.
+            duration = time.monotonic() - started
+            self._log(method, log_path, None, duration, None, error=type(exc).__name__)
+            if write:
+                raise OutcomeUnknownError(
+                    f"the reply to {method} {log_path} was cut off; the write may have "
+                    "been applied",
+                    platform=self.platform,
+                    hint="cancelsync re-reads the remote state before trying again",
+                ) from exc
+            raise RetryableApiError(
+                f"the reply to {method} {log_path} was cut off ({type(exc).__name__})",
+                platform=self.platform,
+            ) from exc
         except requests.exceptions.RequestException as exc:
             raise ApiError(
                 f"{method} {log_path} could not be sent: {type(exc).__name__}",
@@ -308,7 +326,9 @@ class Transport:
 
 
 def _is_throttle(exc: RetryableApiError) -> bool:
-    return exc.status == 429 or str(exc.code) == "36009002"
+    """The server refused without acting: 429 / TikTok 36009002, or 25001028 (TikTok's
+    "reverse lock failed": the cancel was not taken), so even a write may be retried."""
+    return exc.status == 429 or str(exc.code) in ("36009002", "25001028")
 
 
 def _never_reached_server(exc: requests.exceptions.ConnectionError) -> bool:

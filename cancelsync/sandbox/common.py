@@ -261,7 +261,10 @@ class SimulatorServer:
 
     def start(self) -> SimulatorServer:
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, name="sandbox-http", daemon=True
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},  # so stop() returns quickly in tests
+            name="sandbox-http",
+            daemon=True,
         )
         self._thread.start()
         return self
