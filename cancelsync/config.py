@@ -55,7 +55,12 @@ class MagentoConfig:
     requests_per_second: float = 5.0
 
     def secrets(self) -> list[str]:
-        return [self.consumer_secret, self.access_token, self.access_token_secret, self.token]
+        return [
+            self.consumer_secret,
+            self.access_token,
+            self.access_token_secret,
+            self.token,
+        ]
 
 
 @dataclass(frozen=True)
@@ -147,20 +152,22 @@ def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> C
     path = Path(path)
     env = dict(os.environ if environ is None else environ)
     errors: list[str] = []
+    unset: set[str] = set()
     raw = _read_toml(path, str(path), errors)
     if raw is None:
         raise ConfigError(errors)
     for section in ("worker", "magento", "tiktok"):
         if isinstance(raw.get(section), dict):
-            raw[section] = _expand(raw[section], section, env, errors)
+            raw[section] = _expand(raw[section], section, env, errors, unset)
     if isinstance(raw.get("stores"), list):
         raw["stores"] = [
-            _expand(item, f"stores[{item.get('name', i)}]", env, errors)
-            if isinstance(item, dict) else item
+            _expand(item, f"stores[{item.get('name', i)}]", env, errors, unset)
+            if isinstance(item, dict)
+            else item
             for i, item in enumerate(raw["stores"])
         ]
     base = path.resolve().parent
-    v = _Validator(errors)
+    v = _Validator(errors, unset)
 
     v.unknown_keys(raw, {"worker", "magento", "tiktok", "stores"}, str(path))
     worker = _worker(v, _table(v, raw, "worker"), base)
@@ -179,19 +186,27 @@ def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> C
         store_tables.append((f"stores[{item.get('name', index)}]", item))
     if worker.stores_dir is not None:
         if not worker.stores_dir.is_dir():
-            errors.append(f"worker.stores_dir: folder {worker.stores_dir} does not exist")
+            errors.append(
+                f"worker.stores_dir: folder {worker.stores_dir} does not exist"
+            )
         else:
             for file in sorted(worker.stores_dir.glob("*.toml")):
                 label = f"{worker.stores_dir.name}/{file.name}"
                 item = _read_toml(file, label, errors)
                 if item is not None:
-                    store_tables.append((label, _expand(item, label, env, errors)))
+                    store_tables.append(
+                        (label, _expand(item, label, env, errors, unset))
+                    )
 
     stores = [_store(v, where, item) for where, item in store_tables]
     if not store_tables:
-        errors.append("stores: no store configured; add a [[stores]] table or a stores_dir")
+        errors.append(
+            "stores: no store configured; add a [[stores]] table or a stores_dir"
+        )
     seen: dict[str, str] = {}
     for store in stores:
+        if not store.name:
+            continue  # already reported as missing
         if store.name in seen:
             errors.append(
                 f"{store.source}: duplicate store name {store.name!r} "
@@ -229,32 +244,44 @@ def _read_toml(path: Path, label: str, errors: list[str]) -> dict[str, Any] | No
     return None
 
 
-def _expand(value: Any, where: str, env: Mapping[str, str], errors: list[str]) -> Any:
-    """Replace ``${VAR}`` in every string; an unset variable is an error naming it."""
+def _expand(
+    value: Any, where: str, env: Mapping[str, str], errors: list[str], unset: set[str]
+) -> Any:
+    """Replace ``${VAR}`` in every string; an unset variable is an error naming it.
+
+    The location of a value with an unset variable goes into ``unset`` so the validator
+    reports nothing more about it (no "not an http(s) URL" for ``${MAGENTO_URL}``).
+    """
     if isinstance(value, str):
 
         def sub(match: re.Match[str]) -> str:
             name = match.group(1)
             if name not in env:
                 errors.append(f"{where}: environment variable {name} is not set")
-                return match.group(0)  # keep it, so no second "missing" error follows
+                unset.add(where)
+                return match.group(0)
             return env[name]
 
         return _VAR.sub(sub, value)
     if isinstance(value, dict):
-        return {k: _expand(v, f"{where}.{k}", env, errors) for k, v in value.items()}
+        return {
+            k: _expand(v, f"{where}.{k}", env, errors, unset) for k, v in value.items()
+        }
     if isinstance(value, list):
-        return [_expand(v, where, env, errors) for v in value]
+        return [_expand(v, where, env, errors, unset) for v in value]
     return value
 
 
 class _Validator:
     """Typed getters that record problems instead of raising."""
 
-    def __init__(self, errors: list[str]) -> None:
+    def __init__(self, errors: list[str], unset: set[str] | None = None) -> None:
         self.errors = errors
+        self.unset = unset or set()  # locations already reported as an unset ${VAR}
 
-    def unknown_keys(self, table: Mapping[str, Any], allowed: set[str], where: str) -> None:
+    def unknown_keys(
+        self, table: Mapping[str, Any], allowed: set[str], where: str
+    ) -> None:
         for key in table:
             if key not in allowed:
                 hint = _close_match(key, allowed)
@@ -276,11 +303,15 @@ class _Validator:
             if required:
                 self.errors.append(f"{where}.{key}: missing")
             return default
+        if f"{where}.{key}" in self.unset:
+            return default
         value = table[key]
         # bool is an int in Python; never accept true for a number.
         wrong_bool = isinstance(value, bool) and bool not in _as_tuple(kind)
         if wrong_bool or not isinstance(value, kind):
-            self.errors.append(f"{where}.{key}: expected {_kind_name(kind)}, got {value!r}")
+            self.errors.append(
+                f"{where}.{key}: expected {_kind_name(kind)}, got {value!r}"
+            )
             return default
         if required and isinstance(value, str) and not value.strip():
             self.errors.append(f"{where}.{key}: missing (empty)")
@@ -310,15 +341,21 @@ def _close_match(key: str, allowed: set[str]) -> str | None:
 
 
 def _table(
-    v: _Validator, raw: Mapping[str, Any], key: str, *, required: bool = False
+    v: _Validator,
+    raw: Mapping[str, Any],
+    key: str,
+    *,
+    required: bool = False,
+    where: str = "",
 ) -> dict[str, Any]:
     value = raw.get(key)
+    location = f"{where}.{key}" if where else key
     if value is None:
         if required:
-            v.errors.append(f"[{key}]: missing section")
+            v.errors.append(f"[{location}]: missing section")
         return {}
     if not isinstance(value, dict):
-        v.errors.append(f"{key}: must be a table ([{key}])")
+        v.errors.append(f"{location}: must be a table ([{location}])")
         return {}
     return value
 
@@ -358,7 +395,9 @@ def _worker(v: _Validator, t: dict[str, Any], base: Path) -> WorkerConfig:
     stores_dir = v.get(t, "stores_dir", w, str, None)
     return WorkerConfig(
         database=(base / database) if database else base / "cancelsync.db",
-        poll_interval_seconds=v.get(t, "poll_interval_seconds", w, int, 60, check=_positive),
+        poll_interval_seconds=v.get(
+            t, "poll_interval_seconds", w, int, 60, check=_positive
+        ),
         overlap_seconds=v.get(t, "overlap_seconds", w, int, 300, check=_not_negative),
         first_run_lookback_hours=v.get(
             t, "first_run_lookback_hours", w, int, 24, check=_not_negative
@@ -384,10 +423,15 @@ def _magento(v: _Validator, t: dict[str, Any]) -> MagentoConfig:
     v.unknown_keys(t, MAGENTO_KEYS, w)
     auth = v.get(t, "auth", w, str, "oauth1", check=_one_of(MAGENTO_AUTH_MODES))
     if auth == "oauth1":
-        creds = ("consumer_key", "consumer_secret", "access_token", "access_token_secret")
+        creds: tuple[str, ...] = (
+            "consumer_key",
+            "consumer_secret",
+            "access_token",
+            "access_token_secret",
+        )
         creds_required = True
         if "token" in t:
-            v.errors.append(f"{w}.token: only used with auth = \"bearer\"")
+            v.errors.append(f'{w}.token: only used with auth = "bearer"')
     else:
         creds = ("token",)
         creds_required = True
@@ -397,10 +441,14 @@ def _magento(v: _Validator, t: dict[str, Any]) -> MagentoConfig:
                     "access_token_secret", "token")
     }  # fmt: skip
     field_name = v.get(t, "tiktok_order_id_field", w, str, "ext_order_id")
-    if field_name and not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", field_name):
-        v.errors.append(f"{w}.tiktok_order_id_field: {field_name!r} is not a column name")
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", field_name):
+        v.errors.append(
+            f"{w}.tiktok_order_id_field: {field_name!r} is not a column name"
+        )
     return MagentoConfig(
-        base_url=v.get(t, "base_url", w, str, "", required=True, check=_url).rstrip("/"),
+        base_url=v.get(t, "base_url", w, str, "", required=True, check=_url).rstrip(
+            "/"
+        ),
         store_code=v.get(t, "store_code", w, str, "all"),
         auth=auth,
         tiktok_order_id_field=field_name,
@@ -425,10 +473,12 @@ def _tiktok(v: _Validator, t: dict[str, Any]) -> TikTokConfig:
     v.unknown_keys(t, TIKTOK_KEYS, w)
     d = TikTokConfig()
     return TikTokConfig(
-        api_base_url=v.get(t, "api_base_url", w, str, d.api_base_url, check=_url).rstrip("/"),
-        auth_base_url=v.get(t, "auth_base_url", w, str, d.auth_base_url, check=_url).rstrip(
-            "/"
-        ),
+        api_base_url=v.get(
+            t, "api_base_url", w, str, d.api_base_url, check=_url
+        ).rstrip("/"),
+        auth_base_url=v.get(
+            t, "auth_base_url", w, str, d.auth_base_url, check=_url
+        ).rstrip("/"),
         timeout_seconds=float(
             v.get(t, "timeout_seconds", w, (int, float), 30.0, check=_positive)
         ),
@@ -470,16 +520,20 @@ def _store(v: _Validator, where: str, t: dict[str, Any]) -> StoreConfig:
     v.unknown_keys(t, STORE_KEYS, where)
     name = v.get(t, "name", where, str, "", required=True)
     if name and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):
-        v.errors.append(f"{where}.name: use letters, digits, '-', '_' or '.' ({name!r})")
+        v.errors.append(
+            f"{where}.name: use letters, digits, '-', '_' or '.' ({name!r})"
+        )
     shop_id = v.get(t, "shop_id", where, (str, int), None)
     store_ids = v.get(t, "magento_store_ids", where, list, [])
     for sid in store_ids:
         if isinstance(sid, bool) or not isinstance(sid, int) or sid < 0:
-            v.errors.append(f"{where}.magento_store_ids: {sid!r} is not a store id (integer)")
+            v.errors.append(
+                f"{where}.magento_store_ids: {sid!r} is not a store id (integer)"
+            )
     market = v.get(t, "market", where, str, None, check=_market_check)
 
     a_where = f"{where}.magento_refund_to_tiktok_cancel"
-    a_raw = _table(v, t, "magento_refund_to_tiktok_cancel")
+    a_raw = _table(v, t, "magento_refund_to_tiktok_cancel", where=where)
     v.unknown_keys(a_raw, REFUND_TO_CANCEL_KEYS, a_where)
     d_a = RefundToCancelConfig()
     refund_to_cancel = RefundToCancelConfig(
@@ -497,7 +551,7 @@ def _store(v: _Validator, where: str, t: dict[str, Any]) -> StoreConfig:
     )  # fmt: skip
 
     b_where = f"{where}.tiktok_cancel_to_magento_refund"
-    b_raw = _table(v, t, "tiktok_cancel_to_magento_refund")
+    b_raw = _table(v, t, "tiktok_cancel_to_magento_refund", where=where)
     v.unknown_keys(b_raw, CANCEL_TO_REFUND_KEYS, b_where)
     d_b = CancelToRefundConfig()
     cancel_to_refund = CancelToRefundConfig(

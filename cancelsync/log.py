@@ -49,17 +49,31 @@ class Redactor:
         values = sorted(self._values, key=len, reverse=True)
         self._pattern = re.compile("|".join(map(re.escape, values))) if values else None
 
+    def scrub_text(self, text: str) -> str:
+        """``text`` with every secret value replaced."""
+        return self._pattern.sub(REDACTED, text) if self._pattern else text
+
     def scrub(self, value: Any, key: str = "") -> Any:
         if key and _SECRET_KEYS.search(key) and not _SAFE_KEYS.search(key):
             return REDACTED if value not in (None, "") else value
         if isinstance(value, str):
-            return self._pattern.sub(REDACTED, value) if self._pattern else value
+            return self.scrub_text(value)
         if isinstance(value, dict):
             return {k: self.scrub(v, str(k)) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return type(value)(self.scrub(v) for v in value)
+        if isinstance(value, list):
+            return [self.scrub(v) for v in value]
+        if isinstance(value, tuple):
+            # A plain tuple, not type(value)(...): namedtuples take positional fields.
+            return tuple(self.scrub(v) for v in value)
         if isinstance(value, BaseException):
             return self.scrub(str(value))
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        # Any other object is rendered through its repr (JSON fallback, console): a
+        # dataclass or set holding a token would print it, so scrub that text instead.
+        text = repr(value)
+        if self._pattern is not None and self._pattern.search(text):
+            return self.scrub_text(text)
         return value
 
     def __call__(
@@ -80,6 +94,28 @@ def _render_exc(logger: Any, method: str, event_dict: MutableMapping[str, Any]) 
     return structlog.processors.format_exc_info(logger, method, event_dict)
 
 
+class _Scrubbed:
+    """Wraps the final renderer and scrubs secret values from the text it produces.
+
+    The last line of defence for text made *by* the renderer, after the redaction
+    processor ran: the console renderer's tracebacks and the reprs of arbitrary objects.
+    """
+
+    def __init__(self, renderer: Any, redactor: Redactor) -> None:
+        self._renderer = renderer
+        self._redactor = redactor
+
+    def __call__(
+        self, logger: Any, method: str, event_dict: MutableMapping[str, Any]
+    ) -> Any:
+        rendered = self._renderer(logger, method, event_dict)
+        return (
+            self._redactor.scrub_text(rendered)
+            if isinstance(rendered, str)
+            else rendered
+        )
+
+
 def configure_logging(
     log_format: str = "auto",
     secrets: Iterable[str] = (),
@@ -90,10 +126,11 @@ def configure_logging(
     stream = stream or sys.stderr
     REDACTOR.set_secrets(secrets)
     as_json = log_format == "json" or (log_format == "auto" and not stream.isatty())
-    renderer: Any = (
+    renderer: Any = _Scrubbed(
         structlog.processors.JSONRenderer(sort_keys=False)
         if as_json
-        else structlog.dev.ConsoleRenderer(colors=stream.isatty())
+        else structlog.dev.ConsoleRenderer(colors=stream.isatty()),
+        REDACTOR,
     )
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -113,7 +150,10 @@ def configure_logging(
     handler = logging.StreamHandler(stream)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                renderer,
+            ],
             foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
         )
     )

@@ -17,13 +17,13 @@ from cancelsync.store.cursors import Cursor, CursorRegressionError, Cursors
 from cancelsync.store.db import open_database
 from cancelsync.store.history import Cycles, Timeline
 from cancelsync.store.ledger import Ledger, LedgerEntry
-from cancelsync.store.links import Link, Links
+from cancelsync.store.links import Link, LinkConflictError, Links
 from cancelsync.store.shops import ShopBinding, Shops
 from cancelsync.store.tokens import TokenPair, Tokens, seed_fingerprint
 
 __all__ = [
-    "Cursor", "CursorRegressionError", "LedgerEntry", "Link", "ShopBinding", "Store",
-    "TokenPair", "seed_fingerprint",
+    "Cursor", "CursorRegressionError", "LedgerEntry", "Link", "LinkConflictError",
+    "ShopBinding", "Store", "TokenPair", "seed_fingerprint",
 ]  # fmt: skip
 
 

@@ -19,6 +19,20 @@ class CursorRegressionError(ValueError):
     """Raised when asked to move a cursor backwards (a bug, never silently accepted)."""
 
 
+def _order(position: int, tie: str) -> tuple[int, int, int, str]:
+    """Sort key of a cursor value: ties that are numeric ids compare as numbers.
+
+    TikTok order ids and Magento entity ids are decimal strings of varying length, and as
+    text "10" < "9", which would make a forward move look like a regression. No tie sorts
+    first, then numeric ties, then any other text.
+    """
+    if not tie:
+        return (position, 0, 0, "")
+    if tie.isascii() and tie.isdigit():
+        return (position, 1, int(tie), "")
+    return (position, 2, 0, tie)
+
+
 @dataclass(frozen=True)
 class Cursor:
     scope: str
@@ -48,7 +62,7 @@ class Cursors:
         """Move the cursor to ``(position, tie)``; equal is a no-op, backwards raises."""
         current = self.get(scope, stream)
         if current is not None:
-            if (position, tie) < (current.position, current.tie):
+            if _order(position, tie) < _order(current.position, current.tie):
                 raise CursorRegressionError(
                     f"cursor {scope}/{stream} would move back from "
                     f"{current.position}/{current.tie!r} to {position}/{tie!r}"

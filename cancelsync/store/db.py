@@ -9,7 +9,7 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlite_utils import Database
@@ -22,7 +22,9 @@ BUSY_TIMEOUT_MS = 10_000
 def open_database(path: Path | str | None) -> Database:
     """Open (creating with mode 0600) and migrate the database; ``None`` = in memory."""
     if path is None:
-        conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+        conn = sqlite3.connect(
+            ":memory:", check_same_thread=False, isolation_level=None
+        )
     else:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -56,5 +58,11 @@ def atomic(db: Database) -> Iterator[None]:
 
 
 def iso(when: datetime) -> str:
-    """How timestamps are stored: ISO 8601 UTC with seconds."""
+    """How timestamps are stored: ISO 8601 UTC with seconds.
+
+    Converted to UTC first: stored times are compared as text (``next_attempt_at <= ?``),
+    which only orders correctly when every value has the same offset.
+    """
+    if when.tzinfo is not None:
+        when = when.astimezone(UTC)
     return when.isoformat(timespec="seconds")

@@ -44,14 +44,23 @@ class Cycles:
         self._db.execute(
             """INSERT INTO cycles (run_id, scope, store_name, started_at, finished_at,
                  outcome, counts, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-            [run_id, scope, store_name, iso(started_at), iso(finished_at), outcome,
-             json.dumps(counts, sort_keys=True), error],
-        )  # fmt: skip
+            [
+                run_id,
+                scope,
+                store_name,
+                iso(started_at),
+                iso(finished_at),
+                outcome,
+                json.dumps(counts, sort_keys=True),
+                error,
+            ],
+        )
 
     def last(self, scope: str) -> CycleRecord | None:
         rows = list(
             self._db.query(
-                "SELECT * FROM cycles WHERE scope = ? ORDER BY cycle_id DESC LIMIT 1", [scope]
+                "SELECT * FROM cycles WHERE scope = ? ORDER BY cycle_id DESC LIMIT 1",
+                [scope],
             )
         )
         if not rows:
@@ -92,10 +101,19 @@ class Timeline:
             """INSERT INTO timeline (at, scope, run_id, action_id, tiktok_order_id,
                  magento_entity_id, magento_increment_id, kind, message, details)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-            [iso(at), scope, run_id, action_id, tiktok_order_id, magento_entity_id,
-             magento_increment_id, kind, message,
-             json.dumps(details, sort_keys=True, default=str) if details else None],
-        )  # fmt: skip
+            [
+                iso(at),
+                scope,
+                run_id,
+                action_id,
+                tiktok_order_id,
+                magento_entity_id,
+                magento_increment_id,
+                kind,
+                message,
+                json.dumps(details, sort_keys=True, default=str) if details else None,
+            ],
+        )
 
     def for_order(
         self, tiktok_order_id: str | None, magento_entity_id: int | None, order_ref: str
@@ -109,8 +127,11 @@ class Timeline:
         )
         return [
             TimelineEvent(
-                at=r["at"], kind=r["kind"], message=r["message"], action_id=r["action_id"],
+                at=r["at"],
+                kind=r["kind"],
+                message=r["message"],
+                action_id=r["action_id"],
                 details=json.loads(r["details"]) if r["details"] else {},
-            )  # fmt: skip
+            )
             for r in rows
         ]

@@ -61,8 +61,10 @@ class Ledger:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def _select(self, where: str, args: list[Any], order: str = "action_id") -> list[LedgerEntry]:
-        sql = f"SELECT {', '.join(_COLUMNS)} FROM ledger WHERE {where} ORDER BY {order}"
+    def _select(
+        self, where: str, args: list[Any], order: str = "action_id"
+    ) -> list[LedgerEntry]:
+        sql = f"SELECT {', '.join(_COLUMNS)} FROM ledger WHERE {where} ORDER BY {order}"  # noqa: S608 - column names from fixed lists
         return [LedgerEntry(**row) for row in self._db.query(sql, args)]
 
     def get(self, idempotency_key: str) -> LedgerEntry | None:
@@ -107,13 +109,16 @@ class Ledger:
         cols = ", ".join(row)
         marks = ", ".join("?" for _ in row)
         self._db.execute(
-            f"INSERT OR IGNORE INTO ledger ({cols}) VALUES ({marks})", list(row.values())
+            f"INSERT OR IGNORE INTO ledger ({cols}) VALUES ({marks})",  # noqa: S608 - column names from fixed lists
+            list(row.values()),
         )
         entry = self.get(idempotency_key)
         assert entry is not None  # noqa: S101 - just inserted or already there
         return entry
 
-    def update(self, idempotency_key: str, now: datetime, **changes: Any) -> LedgerEntry:
+    def update(
+        self, idempotency_key: str, now: datetime, **changes: Any
+    ) -> LedgerEntry:
         """Change columns of an existing row (state, attempts, last_error, remote_id, ...)."""
         if "state" in changes and changes["state"] not in STATES:
             raise ValueError(f"unknown ledger state {changes['state']!r}")
@@ -122,10 +127,15 @@ class Ledger:
         bad = set(changes) - set(_COLUMNS)
         if bad or "action_id" in changes or "idempotency_key" in changes:
             raise TypeError(f"cannot update ledger columns {sorted(bad)}")
+        for key, value in changes.items():
+            # sqlite3 would store a datetime as "YYYY-MM-DD HH:MM:SS+00:00", which sorts
+            # before our ISO text and would make a row due at once.
+            if isinstance(value, datetime):
+                changes[key] = iso(value)
         changes["updated_at"] = iso(now)
         sets = ", ".join(f"{k} = ?" for k in changes)
         self._db.execute(
-            f"UPDATE ledger SET {sets} WHERE idempotency_key = ?",
+            f"UPDATE ledger SET {sets} WHERE idempotency_key = ?",  # noqa: S608 - column names from fixed lists
             [*changes.values(), idempotency_key],
         )
         entry = self.get(idempotency_key)
@@ -144,7 +154,8 @@ class Ledger:
     def counts(self, scope: str) -> dict[str, int]:
         counts = dict.fromkeys(STATES, 0)
         for row in self._db.query(
-            "SELECT state, COUNT(*) AS n FROM ledger WHERE scope = ? GROUP BY state", [scope]
+            "SELECT state, COUNT(*) AS n FROM ledger WHERE scope = ? GROUP BY state",
+            [scope],
         ):
             counts[row["state"]] = row["n"]
         return counts
@@ -161,6 +172,18 @@ class Ledger:
     def for_tiktok_order(self, tiktok_order_id: str) -> list[LedgerEntry]:
         return self._select("tiktok_order_id = ?", [tiktok_order_id])
 
+    def find_by_creditmemo(self, magento_creditmemo_id: int) -> LedgerEntry | None:
+        """The row whose action *created* this credit memo (our own refunds)."""
+        rows = self._select(
+            "magento_creditmemo_id = ? AND action = 'magento_refund'",
+            [magento_creditmemo_id],
+        )
+        return rows[0] if rows else None
+
+    def find_by_remote_id(self, remote_id: str) -> LedgerEntry | None:
+        rows = self._select("remote_id = ?", [remote_id])
+        return rows[0] if rows else None
+
     def for_magento_order(self, magento_entity_id: int) -> list[LedgerEntry]:
         return self._select("magento_entity_id = ?", [magento_entity_id])
 
@@ -172,7 +195,7 @@ class Ledger:
             where += " AND action_id = ?"
             args.append(action_id)
         cur = self._db.execute(
-            "UPDATE ledger SET state = 'pending', attempts = 0, next_attempt_at = NULL, "
+            "UPDATE ledger SET state = 'pending', attempts = 0, next_attempt_at = NULL, "  # noqa: S608 - column names from fixed lists
             f"reported_run = NULL, updated_at = ? WHERE {where}",
             args,
         )

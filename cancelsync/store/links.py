@@ -23,6 +23,10 @@ class Link:
     magento_store_id: int | None
 
 
+class LinkConflictError(ValueError):
+    """Either order is already linked to a different order on the other platform."""
+
+
 class Links:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -30,7 +34,7 @@ class Links:
     def _one(self, where: str, args: list[object]) -> Link | None:
         rows = list(
             self._db.query(
-                "SELECT tiktok_order_id, scope, magento_entity_id, magento_increment_id, "
+                "SELECT tiktok_order_id, scope, magento_entity_id, magento_increment_id, "  # noqa: S608 - column names from fixed lists
                 f"magento_store_id FROM links WHERE {where}",
                 args,
             )
@@ -47,15 +51,26 @@ class Links:
         return self._one("magento_increment_id = ?", [magento_increment_id])
 
     def save(self, link: Link, now: datetime) -> None:
-        """Insert the link; an identical existing one is fine, a conflicting one raises."""
+        """Insert the link; an identical existing one is fine, a conflicting one raises.
+
+        Raises:
+            LinkConflictError: the TikTok order, or the Magento order, is already linked
+                to a different order.
+        """
         existing = self.find_link(link.tiktok_order_id)
         if existing is not None:
             if existing.magento_entity_id != link.magento_entity_id:
-                raise ValueError(
+                raise LinkConflictError(
                     f"TikTok order {link.tiktok_order_id} is already linked to Magento "
                     f"order {existing.magento_entity_id}, not {link.magento_entity_id}"
                 )
             return
+        taken = self.find_by_magento(link.magento_entity_id)
+        if taken is not None:
+            raise LinkConflictError(
+                f"Magento order {link.magento_entity_id} is already linked to TikTok "
+                f"order {taken.tiktok_order_id}, not {link.tiktok_order_id}"
+            )
         self._db.execute(
             """INSERT INTO links (tiktok_order_id, scope, magento_entity_id,
                  magento_increment_id, magento_store_id, created_at)

@@ -96,7 +96,9 @@ def m001_initial(db: Database) -> None:
         )"""
     )
     db.execute("CREATE INDEX timeline_tiktok_order ON timeline (tiktok_order_id)")
-    db.execute("CREATE INDEX timeline_magento_increment ON timeline (magento_increment_id)")
+    db.execute(
+        "CREATE INDEX timeline_magento_increment ON timeline (magento_increment_id)"
+    )
     db.execute(
         """
         CREATE TABLE tokens (

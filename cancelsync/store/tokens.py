@@ -90,5 +90,6 @@ class Tokens:
         """Re-key a provisional (store-name) row once the TikTok shop id is known."""
         if self.get(new_scope) is None:
             self._db.execute(
-                "UPDATE tokens SET token_scope = ? WHERE token_scope = ?", [new_scope, old_scope]
+                "UPDATE tokens SET token_scope = ? WHERE token_scope = ?",
+                [new_scope, old_scope],
             )
