@@ -273,7 +273,13 @@ class Engine:
             self._attention(event, plan, f"configuration problem: {exc}")
             return
         except FatalApiError as exc:
-            self._attention(event, plan, str(exc))
+            # A refusal can also mean "already there" in words we do not recognise (e.g.
+            # Magento's item-quantity message on a repeated refund): look before giving up.
+            remote_id = self._reconcile(event, plan, reconcile)
+            if remote_id is not None:
+                self._done(event, plan, remote_id, reconciled=True)
+            else:
+                self._attention(event, plan, str(exc))
             return
         except ApiError as exc:
             self._failed(event, plan, attempts, str(exc))

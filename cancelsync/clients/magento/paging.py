@@ -1,0 +1,67 @@
+"""Keyset paging over a Magento search endpoint.
+
+``currentPage`` cannot be trusted (a page past the end returns the last page again), so
+every request filters ``entity_id gt <cursor>``, sorts ``entity_id ASC`` and asks for
+page 1. Paging stops on a short page, or when a page holds everything ``total_count``
+announced; a page that does not move the cursor raises ``DataError`` instead of looping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+from cancelsync.clients.magento.search import MAX_PAGE_SIZE, SearchCriteria
+from cancelsync.errors import DataError
+
+T = TypeVar("T")
+Search = Callable[[SearchCriteria], tuple[list[Any], int | None]]
+
+
+def keyset_pages(
+    search: Search,
+    base: SearchCriteria,
+    convert: Callable[[Any], T],
+    key: Callable[[T], int],
+    *,
+    after_entity_id: int = 0,
+    page_size: int = 100,
+    label: str = "magento search",
+) -> Iterator[list[T]]:
+    """Yield pages of ``convert(row)`` with ``key > cursor``, ascending and deduped.
+
+    Args:
+        search: runs one search and returns ``(rows, total_count)``.
+        base: the filters every page shares (the cursor filter is added here).
+        key: the ``entity_id`` of a converted row.
+    """
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
+    cursor = after_entity_id
+    while True:
+        criteria = (
+            base.where("entity_id", cursor, "gt")
+            .sort("entity_id", "ASC")
+            .page(page_size, 1)
+        )
+        raw_rows, total = search(criteria)
+        fresh: dict[int, T] = {}
+        for record in (convert(raw) for raw in raw_rows):
+            if key(record) > cursor:
+                fresh.setdefault(key(record), record)
+        if raw_rows and not fresh:
+            raise DataError(
+                f"{label}: a page after entity_id {cursor} returned only rows at or "
+                "below it (the store ignored the entity_id filter); stopping instead "
+                "of looping"
+            )
+        if not fresh:
+            return
+        yield [fresh[k] for k in sorted(fresh)]
+        if total is not None and total <= len(raw_rows):
+            return  # this page held every matching row
+        if len(raw_rows) < page_size and total is None:
+            return  # a short page is the last one
+        # A full page, or a short one while total_count says more match (the store
+        # caps pageSize below ours): move the cursor on.
+        cursor = max(fresh)
