@@ -5,6 +5,7 @@ exit code. Output meant for people or pipes goes to ``out``; logs go to stderr.
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any, TextIO
 
 from cancelsync.config import Config, StoreConfig
@@ -12,7 +13,7 @@ from cancelsync.errors import ConfigError
 from cancelsync.lock import InstanceLock
 from cancelsync.store import Store
 
-EXIT_OK, EXIT_FAILURE = 0, 1
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 
 def open_store(config: Config) -> Store:
@@ -28,12 +29,196 @@ def store_scope(store: Store, cfg: StoreConfig) -> str:
     return f"shop:{shop_id}" if shop_id else f"store:{cfg.name}"
 
 
+# --------------------------------------------------------------------------- run
+
+
+def run(
+    config: Config, out: TextIO, *, once: bool, store_name: str | None, dry_run: bool
+) -> int:
+    from cancelsync.service import Worker
+
+    if store_name is not None:
+        config.store(store_name)  # unknown name → ConfigError (exit 2)
+    with InstanceLock(config.worker.database):
+        store = open_store(config)
+        worker = Worker(config, store)
+        try:
+            if not once:
+                return worker.serve()
+            reports = worker.run_once(store_name=store_name, dry_run=dry_run)
+        finally:
+            worker.close()
+            store.close()
+    if dry_run or out.isatty():
+        for report in reports:
+            _print_report(report, out)
+    return EXIT_OK if all(r.ok for r in reports) else EXIT_FAILURE
+
+
+def _print_report(report: Any, out: TextIO) -> None:
+    counts = (
+        ", ".join(f"{k} {v}" for k, v in sorted(report.counts.items())) or "nothing new"
+    )
+    prefix = "[dry run] " if report.dry_run else ""
+    line = f"{prefix}{report.store_name}: {report.outcome} — {counts}"
+    if report.new_attention:
+        line += (
+            f"; {report.new_attention} new item(s) need attention (cancelsync status)"
+        )
+    if report.error:
+        line += f"; error: {report.error}"
+    print(line, file=out)
+    for item in report.planned:
+        what = item.get("action") or item["decision"]
+        detail = item.get("reason") or json.dumps(item.get("plan", {}), sort_keys=True)
+        print(
+            f"  would {what}: tiktok order {item.get('tiktok_order_id')} "
+            f"magento #{item.get('magento_increment_id') or '-'} — {detail}",
+            file=out,
+        )
+
+
+# --------------------------------------------------------------------------- connect
+
+
+def connect(config: Config, out: TextIO, *, store_name: str, auth_code: str) -> int:
+    from cancelsync.service import Worker, pick_shop
+
+    cfg = config.store(store_name)
+    with InstanceLock(config.worker.database):
+        store = open_store(config)
+        worker = Worker(config, store)
+        clients = worker.tiktok_for(cfg)
+        try:
+            from cancelsync.clients.tiktok.tokens import (
+                TikTokAuthClient,
+                pair_from_grant,
+            )
+            from cancelsync.store import seed_fingerprint
+
+            tt = config.tiktok
+            auth = TikTokAuthClient(
+                clients.session,
+                auth_base_url=tt.auth_base_url,
+                app_key=cfg.app_key,
+                app_secret=cfg.app_secret,
+                timeout=tt.timeout_seconds,
+                verify=tt.verify_tls,
+            )
+            grant = auth.exchange_code(auth_code)
+            seed = seed_fingerprint(cfg.access_token, cfg.refresh_token)
+            store.tokens.save(
+                store_scope(store, cfg),
+                pair_from_grant(grant),
+                seed,
+                worker.clock.now(),
+            )
+            shop = pick_shop(clients.tiktok.get_authorized_shops(), cfg)
+            binding = worker.bind_shop(cfg, shop)
+        finally:
+            clients.session.close()
+            worker.close()
+            store.close()
+    print(
+        f"connected store {cfg.name} to TikTok shop {shop.tiktok_shop_id} ({shop.name}), "
+        f"region {shop.region} → market {cfg.market or binding.market}; tokens saved in "
+        f"{config.worker.database}",
+        file=out,
+    )
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- reasons
+
+
+def reasons(
+    config: Config, out: TextIO, *, store_name: str, order_id: str | None
+) -> int:
+    from cancelsync import reasons as reason_tables
+
+    cfg = config.store(store_name)
+    store = open_store(config)
+    try:
+        binding = store.shops.get(cfg.name)
+    finally:
+        store.close()
+    market = cfg.market or (binding.market if binding else None)
+    if order_id is not None:
+        return _live_reasons(config, cfg, out, order_id)
+    if not market:
+        raise ConfigError(
+            [
+                f"stores[{cfg.name}].market: unknown; set market or run `cancelsync connect`"
+            ]
+        )
+    configured = cfg.magento_refund_to_tiktok_cancel.cancel_reason
+    print(
+        f"TikTok seller cancel reasons for store {cfg.name} (market {market}):",
+        file=out,
+    )
+    for status, label in (("UNPAID", "unpaid orders (UNPAID)"),
+                          ("AWAITING_SHIPMENT", "paid orders (ON_HOLD, AWAITING_SHIPMENT)")):  # fmt: skip
+        print(f"  {label}:", file=out)
+        for key, meaning in reason_tables.reasons_for(market, status).items():
+            print(f"    {key:<66} {meaning}", file=out)
+        chosen = reason_tables.translate_reason(
+            configured, market=market, order_status=status
+        )
+        print(
+            f"    → configured {configured!r} becomes: {chosen or 'NO KEY (needs attention)'}",
+            file=out,
+        )
+    print(
+        "  shipped, delivered or completed orders cannot be cancelled (return/refund).",
+        file=out,
+    )
+    return EXIT_OK
+
+
+def _live_reasons(config: Config, cfg: StoreConfig, out: TextIO, order_id: str) -> int:
+    from cancelsync.service import Worker
+
+    store = open_store(config)
+    worker = Worker(config, store)
+    clients = worker.tiktok_for(cfg)
+    try:
+        worker.resolve_shop(cfg, clients)
+        names = clients.tiktok.eligible_cancel_reasons(order_id)
+    finally:
+        clients.session.close()
+        worker.close()
+        store.close()
+    if names is None:
+        print("TikTok's eligibility endpoint is not available for this shop", file=out)
+        return EXIT_FAILURE
+    print(f"reasons TikTok accepts now for order {order_id}:", file=out)
+    for name in names:
+        print(f"  {name}", file=out)
+    return EXIT_OK
+
+
+def sandbox(args: Any, out: TextIO) -> int:
+    from cancelsync.sandbox.demo import serve_sandbox
+
+    return serve_sandbox(
+        out,
+        magento_port=args.magento_port,
+        tiktok_port=args.tiktok_port,
+        write_config=args.write_config,
+    )
+
+
 # --------------------------------------------------------------------------- check
 
 
 def check(config: Config, out: TextIO, *, offline: bool) -> int:
-    stores = ", ".join(s.name + ("" if s.enabled else " (disabled)") for s in config.stores)
-    print(f"config {config.path}: valid ({len(config.stores)} store(s): {stores})", file=out)
+    stores = ", ".join(
+        s.name + ("" if s.enabled else " (disabled)") for s in config.stores
+    )
+    print(
+        f"config {config.path}: valid ({len(config.stores)} store(s): {stores})",
+        file=out,
+    )
     if offline:
         return EXIT_OK
     from cancelsync.checks import run_online_checks
@@ -58,23 +243,38 @@ def status_data(config: Config, store: Store) -> dict[str, Any]:
                 "name": cfg.name,
                 "enabled": cfg.enabled,
                 "scope": scope,
-                "tiktok_shop_id": cfg.shop_id or (binding.tiktok_shop_id if binding else None),
+                "tiktok_shop_id": cfg.shop_id
+                or (binding.tiktok_shop_id if binding else None),
                 "market": cfg.market or (binding.market if binding else None),
                 "directions": {
                     "tiktok_cancel_to_magento_refund": cfg.tiktok_cancel_to_magento_refund.enabled,
                     "magento_refund_to_tiktok_cancel": cfg.magento_refund_to_tiktok_cancel.enabled,
                 },
                 "auth": (
-                    {"status": tokens[0].auth_status, "error": tokens[0].auth_error,
-                     "access_token_expire_at": tokens[0].access_token_expire_at}
-                    if tokens else {"status": "seed" if cfg.refresh_token else "not connected"}
-                ),  # fmt: skip
-                "cursors": {c.stream: c.position for c in store.cursors.all(scope)},
+                    {
+                        "status": tokens[0].auth_status,
+                        "error": tokens[0].auth_error,
+                        "access_token_expire_at": tokens[0].access_token_expire_at,
+                    }
+                    if tokens
+                    else {"status": "seed" if cfg.refresh_token else "not connected"}
+                ),
+                "cursors": {
+                    c.stream: c.position
+                    for c in store.cursors.all(scope)
+                    if not c.stream.endswith((".disabled", ".resumed"))
+                },
                 "last_cycle": (
-                    {"started_at": last.started_at, "finished_at": last.finished_at,
-                     "outcome": last.outcome, "counts": last.counts, "error": last.error}
-                    if last else None
-                ),  # fmt: skip
+                    {
+                        "started_at": last.started_at,
+                        "finished_at": last.finished_at,
+                        "outcome": last.outcome,
+                        "counts": last.counts,
+                        "error": last.error,
+                    }
+                    if last
+                    else None
+                ),
                 "actions": store.ledger.counts(scope),
                 "needs_attention": [_entry_brief(e) for e in attention],
                 "failed": [_entry_brief(e) for e in failed],
@@ -109,21 +309,30 @@ def status(config: Config, out: TextIO, *, as_json: bool) -> int:
         return EXIT_OK
     for s in data["stores"]:
         flag = "" if s["enabled"] else " (disabled)"
-        print(f"store {s['name']}{flag}  [{s['scope']}]  market={s['market'] or '?'}", file=out)
+        print(
+            f"store {s['name']}{flag}  [{s['scope']}]  market={s['market'] or '?'}",
+            file=out,
+        )
         dirs = s["directions"]
         print(
             f"  tiktok→magento refund: {'on' if dirs['tiktok_cancel_to_magento_refund'] else 'off'}"
             f"   magento→tiktok cancel: {'on' if dirs['magento_refund_to_tiktok_cancel'] else 'off'}",
             file=out,
         )
-        print(f"  auth: {s['auth']['status']}"
-              + (f" ({s['auth']['error']})" if s["auth"].get("error") else ""), file=out)  # fmt: skip
+        print(
+            f"  auth: {s['auth']['status']}"
+            + (f" ({s['auth']['error']})" if s["auth"].get("error") else ""),
+            file=out,
+        )
         for stream, pos in s["cursors"].items():
             print(f"  cursor {stream}: {pos}", file=out)
         last = s["last_cycle"]
         if last:
-            print(f"  last cycle: {last['finished_at']} {last['outcome']}"
-                  + (f" — {last['error']}" if last["error"] else ""), file=out)  # fmt: skip
+            print(
+                f"  last cycle: {last['finished_at']} {last['outcome']}"
+                + (f" — {last['error']}" if last["error"] else ""),
+                file=out,
+            )
         else:
             print("  last cycle: never", file=out)
         counts = ", ".join(f"{k} {v}" for k, v in s["actions"].items())
@@ -143,7 +352,9 @@ def status(config: Config, out: TextIO, *, as_json: bool) -> int:
 def explain(config: Config, out: TextIO, order_ref: str) -> int:
     store = open_store(config)
     try:
-        link = store.links.find_link(order_ref) or store.links.find_by_increment(order_ref)
+        link = store.links.find_link(order_ref) or store.links.find_by_increment(
+            order_ref
+        )
         tiktok_id = link.tiktok_order_id if link else order_ref
         entries = store.ledger.for_order(tiktok_id)
         if link and link.magento_increment_id:
@@ -192,8 +403,17 @@ def retry(config: Config, out: TextIO, *, action_id: int | None, all_: bool) -> 
         store = open_store(config)
         try:
             if action_id is not None and store.ledger.get_by_id(action_id) is None:
-                raise ConfigError([f"no action #{action_id} (see `cancelsync status`)"])
-            count = store.ledger.requeue(SystemClock().now(), None if all_ else action_id)
+                # A usage error (exit 2), but not a config problem: no "invalid
+                # configuration" banner.
+                print(
+                    f"cancelsync: no action #{action_id} (see `cancelsync status` for "
+                    "action ids)",
+                    file=sys.stderr,
+                )
+                return EXIT_USAGE
+            count = store.ledger.requeue(
+                SystemClock().now(), None if all_ else action_id
+            )
         finally:
             store.close()
     print(f"re-queued {count} action(s); the next run picks them up", file=out)

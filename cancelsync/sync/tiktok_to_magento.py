@@ -70,7 +70,9 @@ class TikTokToMagento:
     def window(self) -> tuple[int, int, bool]:
         """``(update_time_ge, update_time_lt, fresh)`` for this cycle."""
         now = self.engine.report.started_at
-        end = to_epoch(now)
+        # update_time has 1-second resolution: include the run's own second; anything
+        # stamped in it later is re-read next cycle through the overlap.
+        end = to_epoch(now) + 1
         worker = self.engine.worker
         lookback = to_epoch(now - timedelta(hours=worker.first_run_lookback_hours))
         cursors = self.store.cursors
