@@ -1,0 +1,271 @@
+"""``POST /V1/order/{id}/refund``: build the credit memo, validate it, then apply it.
+
+This mirrors ``Magento\\Sales\\Model\\RefundOrder`` step by step:
+
+1. ``CreditmemoFactory::createByOrder`` picks the memo rows: every item when
+   ``items`` is empty, otherwise the listed ones (others get qty 0); a configurable
+   child follows its parent, so a child-only list leaves the memo without products.
+2. ``collectTotals()`` may throw before any validation: a row above the unrefunded qty
+   (``We found an invalid quantity to refund item "%1".``) or too much shipping
+   (``Maximum shipping amount allowed to refund is: %1``). Omitted shipping means all of
+   the remaining shipping.
+3. The validators (CanRefund, QuantityValidator, TotalsValidator, the item creation
+   validator and SalesInventory's return-to-stock check) each add rendered lines
+   that are joined into one 400 ``Creditmemo Document Validation Error(s):\\n...``.
+4. The refund operation registers rows with qty > 0, updates the order totals and
+   resolves the new state (closed / complete / processing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from cancelsync.sandbox.magento.errors import (
+    CM_BAD_STATE,
+    CM_INVALID_QTY,
+    CM_ITEM_NOT_IN_ORDER,
+    CM_ITEM_QTY,
+    CM_MONEY,
+    CM_NO_PRODUCTS,
+    CM_NOT_ALLOWED,
+    CM_RETURN_NOT_IN_MEMO,
+    CM_RETURN_NOT_IN_ORDER,
+    CM_SHIPPING_MAX,
+    CM_SKU_QTY,
+    CM_TOTAL_POSITIVE,
+    CM_VALIDATION_PREFIX,
+    bad_request,
+    money,
+    php_str,
+    render,
+)
+from cancelsync.sandbox.magento.models import (
+    DEFAULT_STATUS,
+    STOCK_TYPES,
+    OrderItem,
+)
+from cancelsync.sandbox.magento.order import Order
+
+CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
+
+
+@dataclass
+class RefundRequest:
+    """The refund body, already type-checked (``items`` keep their request order)."""
+
+    items: list[tuple[int, float]] = field(default_factory=list)
+    notify: bool = False
+    append_comment: bool = False
+    comment: str | None = None
+    comment_visible_on_front: int = 0
+    shipping_amount: float | None = None
+    adjustment_positive: float | None = None
+    adjustment_negative: float | None = None
+    return_to_stock_items: list[int] | None = None
+
+
+@dataclass
+class MemoLine:
+    """One candidate memo row; ``qty`` as requested, ``applied_qty`` as registered."""
+
+    item: OrderItem
+    qty: float
+    applied_qty: float
+    row_total: float | None  # None for configurable children (not totalled)
+
+
+@dataclass
+class RefundPlan:
+    """A validated credit memo that has not touched the order yet."""
+
+    order: Order
+    request: RefundRequest
+    lines: list[MemoLine]
+    subtotal: float
+    shipping_amount: float
+    adjustment_positive: float
+    adjustment_negative: float
+    grand_total: float
+
+    @property
+    def saved_lines(self) -> list[MemoLine]:
+        """Rows with qty 0 are dropped when the memo is saved (RefundOperation)."""
+        return [line for line in self.lines if line.qty > 0]
+
+
+def format_price(amount: float, currency: str) -> str:
+    """``Currency::format($x, null, false)``: ``$1,234.50``."""
+    symbol = CURRENCY_SYMBOLS.get(currency)
+    text = f"{abs(amount):,.2f}"
+    sign = "-" if amount < 0 else ""
+    return f"{sign}{symbol}{text}" if symbol else f"{sign}{currency} {text}"
+
+
+def _processed_qty(qty: float) -> float:
+    """``Item::processQty()``: non-decimal qty is cast to int, negatives to 0."""
+    as_int = float(int(qty))
+    return as_int if as_int > 0 else 0.0
+
+
+def plan_refund(order: Order, request: RefundRequest) -> RefundPlan:
+    """Steps 1-2: the memo Magento would build, or the error thrown while totalling."""
+    qtys = dict(request.items)  # a repeated order_item_id: the last one wins
+    lines: list[MemoLine] = []
+    for item in order.items:
+        parent = order.parent_of(item)
+        if parent is not None:
+            if qtys and qtys.get(parent.item_id, 0) <= 0:
+                continue
+            qty = qtys.get(parent.item_id, parent.qty_to_refund)
+        elif item.item_id in qtys:
+            qty = qtys[item.item_id]
+        else:
+            qty = 0.0 if qtys else item.qty_to_refund
+        lines.append(MemoLine(item, qty, _processed_qty(qty), None))
+
+    subtotal = 0.0
+    for line in lines:
+        item = line.item
+        if item.is_dummy:
+            continue
+        applied = line.applied_qty
+        if applied > item.qty_to_refund:
+            raise bad_request(CM_INVALID_QTY, [item.name])
+        remaining = item.row_invoiced - item.amount_refunded
+        is_last = php_str(applied) == php_str(item.qty_to_refund)
+        if not is_last and item.qty_invoiced > 0:
+            available = item.qty_invoiced - item.qty_refunded
+            remaining = money(remaining / available * applied)
+        line.row_total = remaining
+        subtotal += remaining
+
+    shipping = _shipping(order, request.shipping_amount)
+    positive = money(request.adjustment_positive or 0.0)
+    negative = money(request.adjustment_negative or 0.0)
+    grand_total = money(subtotal + shipping + positive - negative)
+    return RefundPlan(
+        order,
+        request,
+        lines,
+        money(subtotal),
+        shipping,
+        positive,
+        negative,
+        grand_total,
+    )
+
+
+def _shipping(order: Order, requested: float | None) -> float:
+    """Creditmemo\\Total\\Shipping::collect() (amounts without tax)."""
+    allowed = order.shipping_amount - (order.shipping_refunded or 0.0)
+    if requested is None:
+        return money(allowed)
+    desired = money(requested)
+    if desired < money(allowed) + 0.0001:
+        if desired > allowed - 0.0001:
+            return money(allowed)
+        ratio = desired / order.shipping_amount if order.shipping_amount > 0 else 0.0
+        return money(order.shipping_amount * ratio)
+    raise bad_request(CM_SHIPPING_MAX, [format_price(allowed, order.currency)])
+
+
+def validate_refund(
+    plan: RefundPlan, find_item: Callable[[int], OrderItem | None]
+) -> None:
+    """Step 3: every failed check, rendered, joined into one 400."""
+    order = plan.order
+    messages: list[str] = []
+    if order.state in ("payment_review", "holded", "canceled", "closed"):
+        messages.append(render(CM_BAD_STATE, [order.status]))
+    elif money(order.total_paid or 0.0) - (order.total_refunded or 0.0) == 0:
+        # CanRefund's "!abs(x) < .0001" is true only for an exact zero.
+        messages.append(CM_NOT_ALLOWED)
+
+    total_qty = 0.0
+    for line in plan.lines:
+        item = line.item
+        parent = order.parent_of(item)
+        can_refund = line.qty > 0 if parent is not None else item.qty_to_refund >= 0
+        if not can_refund or not (line.qty <= item.qty_to_refund or item.is_dummy):
+            messages.append(render(CM_SKU_QTY, [item.sku]))
+        else:
+            total_qty += line.qty
+    shipping_left = money(order.shipping_amount) - (order.shipping_refunded or 0.0)
+    if plan.grand_total <= 0:
+        messages.append(CM_TOTAL_POSITIVE)
+    elif total_qty <= 0 and shipping_left == 0:
+        messages.append(CM_NO_PRODUCTS)
+
+    refunded = order.total_refunded or 0.0
+    if money(refunded + plan.grand_total) > money(order.total_paid or 0.0):
+        available = (order.total_paid or 0.0) - refunded
+        messages.append(render(CM_MONEY, [available]))
+
+    for item_id, qty in plan.request.items:
+        found = find_item(item_id)
+        if found is None or found.order_id != order.entity_id:
+            messages.append(CM_ITEM_NOT_IN_ORDER)
+        elif not (qty <= found.qty_to_refund or found.is_dummy):
+            messages.append(CM_ITEM_QTY)
+
+    returned = plan.request.return_to_stock_items
+    if returned is not None:
+        on_memo = {line.item.item_id for line in plan.lines}
+        for item_id in returned:
+            found = find_item(item_id)
+            if found is None:
+                messages.append(CM_RETURN_NOT_IN_ORDER)
+                break
+            if found.item_id not in on_memo:
+                messages.append(render(CM_RETURN_NOT_IN_MEMO, [found.sku]))
+                break
+
+    if messages:
+        raise bad_request(CM_VALIDATION_PREFIX + "\n".join(messages))
+
+
+def apply_to_order(plan: RefundPlan) -> None:
+    """Step 4 on the order: item qtys and money, order totals, then the new state."""
+    order = plan.order
+    for line in plan.saved_lines:
+        line.item.qty_refunded += line.applied_qty
+        line.item.amount_refunded = money(
+            line.item.amount_refunded + (line.row_total or 0)
+        )
+    order.total_refunded = money((order.total_refunded or 0.0) + plan.grand_total)
+    order.total_offline_refunded = money(
+        (order.total_offline_refunded or 0.0) + plan.grand_total
+    )
+    order.subtotal_refunded = money((order.subtotal_refunded or 0.0) + plan.subtotal)
+    order.shipping_refunded = money(
+        (order.shipping_refunded or 0.0) + plan.shipping_amount
+    )
+    order.adjustment_positive = money(
+        (order.adjustment_positive or 0.0) + plan.adjustment_positive
+    )
+    order.adjustment_negative = money(
+        (order.adjustment_negative or 0.0) + plan.adjustment_negative
+    )
+    order.state = order.resolve_state()
+    order.status = DEFAULT_STATUS[order.state]
+
+
+def returned_to_stock(plan: RefundPlan, *, msi: bool) -> dict[str, float]:
+    """Per-SKU qty that goes back to stock after the refund.
+
+    MSI returns memo rows whose own ``order_item_id`` is listed (so a configurable needs
+    its child id); legacy CatalogInventory also accepts the parent's id. Only
+    qty-holding types (simple, virtual) move stock; unlisted rows stay written off.
+    """
+    listed = set(plan.request.return_to_stock_items or [])
+    out: dict[str, float] = {}
+    if not listed:
+        return out
+    for line in plan.saved_lines:
+        item = line.item
+        if item.product_type not in STOCK_TYPES:
+            continue
+        if item.item_id in listed or (not msi and item.parent_item_id in listed):
+            out[item.sku] = out.get(item.sku, 0.0) + line.qty
+    return out

@@ -1,0 +1,426 @@
+"""Refund rules of the Magento simulator (``POST order/{id}/refund``), reference §5."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from cancelsync.sandbox.magento import MagentoError, MagentoSimulator
+
+try:
+    from test_magento_sim_support import (
+        call,
+        configurable_order,
+        item_ids,
+        new_sim,
+        simple_order,
+    )
+except ImportError:  # pragma: no cover - when tests/ becomes a package
+    from .test_magento_sim_support import (
+        call,
+        configurable_order,
+        item_ids,
+        new_sim,
+        simple_order,
+    )
+
+PREFIX = "Creditmemo Document Validation Error(s):\n"
+TYPE_ERROR = (
+    'The "%value" value\'s type is invalid. The "%type" type was expected.'
+    " Verify and try again."
+)
+
+
+@pytest.fixture
+def sim() -> MagentoSimulator:
+    return new_sim()
+
+
+def refund(sim: MagentoSimulator, order_id: int, body: Any = None) -> tuple[int, Any]:
+    return call(sim, "POST", f"/rest/default/V1/order/{order_id}/refund", body or {})
+
+
+def lines(body: dict[str, Any]) -> list[str]:
+    """The validation lines of a joined 400 (which carries no parameters)."""
+    assert "parameters" not in body
+    message: str = body["message"]
+    assert message.startswith(PREFIX), message
+    return message[len(PREFIX) :].split("\n")
+
+
+def test_full_refund_closes_the_order_and_returns_a_bare_id(
+    sim: MagentoSimulator,
+) -> None:
+    """An empty body refunds every item and all shipping; the reply is the memo id."""
+    order_id = simple_order(sim)
+    status, memo_id = refund(sim, order_id)
+    assert (status, memo_id) == (200, 1)
+    assert isinstance(memo_id, int)
+    order = sim.order(order_id)
+    assert (order["state"], order["status"]) == ("closed", "closed")
+    assert order["total_refunded"] == order["total_offline_refunded"] == 50.5
+    assert order["shipping_refunded"] == 5
+    assert [(i["qty_refunded"], i["amount_refunded"]) for i in order["items"]] == [
+        (2, 20),
+        (1, 25.5),
+    ]
+    assert order["status_histories"][0]["comment"] == "We refunded $50.50 offline."
+    status, memo = call(sim, "GET", f"/rest/V1/creditmemo/{memo_id}")
+    assert status == 200
+    assert memo["order_id"] == order_id
+    assert memo["increment_id"] == "000000001"
+    assert (memo["state"], memo["invoice_id"], memo["extension_attributes"]) == (
+        2,
+        None,
+        [],
+    )
+    assert (memo["subtotal"], memo["shipping_amount"], memo["grand_total"]) == (
+        45.5,
+        5,
+        50.5,
+    )
+    assert [
+        (i["order_item_id"], i["sku"], i["qty"], i["parent_id"]) for i in memo["items"]
+    ] == [
+        (1, "A", 2, memo_id),
+        (2, "B", 1, memo_id),
+    ]
+
+
+def test_repeated_full_refund_fails(sim: MagentoSimulator) -> None:
+    """Refunding a closed order again is one 400 listing every failed check."""
+    order_id = simple_order(sim)
+    refund(sim, order_id)
+    status, body = refund(sim, order_id)
+    assert status == 400
+    assert lines(body) == [
+        "A creditmemo can not be created when an order has a status of closed",
+        "The credit memo's total must be positive.",
+    ]
+
+
+def test_repeated_partial_refund_succeeds_until_qty_runs_out(
+    sim: MagentoSimulator,
+) -> None:
+    """A partial refund repeats fine (double-refund) until the item's qty is gone."""
+    order_id = simple_order(sim)
+    body = {
+        "items": [{"order_item_id": 1, "qty": 1}],
+        "arguments": {"shipping_amount": 0},
+    }
+    assert refund(sim, order_id, body) == (200, 1)
+    assert refund(sim, order_id, body) == (200, 2)
+    order = sim.order(order_id)
+    assert (order["state"], order["total_refunded"]) == ("processing", 20)
+    assert order["items"][0]["qty_refunded"] == 2
+    status, error = refund(sim, order_id, body)
+    assert status == 400
+    assert error == {
+        "message": 'We found an invalid quantity to refund item "%1".',
+        "parameters": ["Alpha"],
+    }
+
+
+def test_items_refunded_with_shipping_kept_is_complete(sim: MagentoSimulator) -> None:
+    """All items refunded with shipping_amount 0 is complete; shipping can follow."""
+    order_id = simple_order(sim)
+    assert refund(sim, order_id, {"arguments": {"shipping_amount": 0}}) == (200, 1)
+    assert sim.order(order_id)["state"] == "complete"
+    assert refund(sim, order_id) == (200, 2)
+    memo = sim.credit_memos(order_id)[-1]
+    assert (memo["items"], memo["grand_total"]) == ([], 5)
+    assert sim.order(order_id)["state"] == "closed"
+
+
+def test_omitted_shipping_refunds_all_remaining_shipping(sim: MagentoSimulator) -> None:
+    """Leaving arguments.shipping_amount out refunds the remaining shipping too."""
+    order_id = simple_order(sim)
+    refund(sim, order_id, {"items": [{"order_item_id": 1, "qty": 1}]})
+    memo = sim.credit_memos(order_id)[0]
+    assert (memo["subtotal"], memo["shipping_amount"], memo["grand_total"]) == (
+        10,
+        5,
+        15,
+    )
+
+
+def test_explicit_shipping_and_its_ceiling(sim: MagentoSimulator) -> None:
+    """Partial shipping is honoured; more than what is left is refused up front."""
+    order_id = simple_order(sim)
+    partial = {
+        "items": [{"order_item_id": 2, "qty": 1}],
+        "arguments": {"shipping_amount": 2.5},
+    }
+    assert refund(sim, order_id, partial)[0] == 200
+    assert sim.credit_memos(order_id)[0]["shipping_amount"] == 2.5
+    status, body = refund(sim, order_id, {"arguments": {"shipping_amount": 3}})
+    assert status == 400
+    assert body == {
+        "message": "Maximum shipping amount allowed to refund is: %1",
+        "parameters": ["$2.50"],
+    }
+
+
+def test_money_ceiling(sim: MagentoSimulator) -> None:
+    """A memo above the money left names the amount available (a raw number)."""
+    order_id = simple_order(sim)
+    refund(
+        sim,
+        order_id,
+        {
+            "items": [{"order_item_id": 1, "qty": 1}],
+            "arguments": {"shipping_amount": 0},
+        },
+    )
+    status, body = refund(sim, order_id, {"arguments": {"adjustment_positive": 100}})
+    assert status == 400
+    assert lines(body) == ["The most money available to refund is 40.5."]
+
+
+def test_adjustments_change_the_memo_total(sim: MagentoSimulator) -> None:
+    """adjustment_positive/negative are added to / taken from the memo grand total."""
+    order_id = simple_order(sim)
+    body = {"arguments": {"adjustment_negative": 5.5, "adjustment_positive": 0}}
+    assert refund(sim, order_id, body)[0] == 200
+    memo = sim.credit_memos(order_id)[0]
+    assert (memo["grand_total"], memo["adjustment_negative"], memo["adjustment"]) == (
+        45,
+        5.5,
+        -5.5,
+    )
+
+
+def test_unknown_order_is_404(sim: MagentoSimulator) -> None:
+    """Refunding a missing order id is the no-such-entity 404."""
+    assert refund(sim, 42) == (
+        404,
+        {
+            "message": "The entity that was requested doesn't exist."
+            " Verify the entity and try again."
+        },
+    )
+
+
+@pytest.mark.parametrize("foreign", [False, True])
+def test_item_not_on_the_order(sim: MagentoSimulator, foreign: bool) -> None:
+    """An order_item_id that is unknown or belongs to another order is reported."""
+    order_id = simple_order(sim)
+    other = simple_order(sim, "576999")
+    item_id = item_ids(sim, other)["A"] if foreign else 999
+    status, body = refund(
+        sim, order_id, {"items": [{"order_item_id": item_id, "qty": 1}]}
+    )
+    assert status == 400
+    assert lines(body) == [
+        "The creditmemo contains product item that is not part of the original order."
+    ]
+
+
+def test_fractional_qty_over_the_ceiling_hits_both_qty_validators(
+    sim: MagentoSimulator,
+) -> None:
+    """2.5 of 2 passes the integer cast but fails the memo and item qty checks."""
+    order_id = simple_order(sim)
+    status, body = refund(sim, order_id, {"items": [{"order_item_id": 1, "qty": 2.5}]})
+    assert status == 400
+    assert lines(body) == [
+        "The quantity to creditmemo must not be greater than the unrefunded quantity"
+        ' for product SKU "A".',
+        "The quantity to refund must not be greater than the unrefunded quantity.",
+    ]
+
+
+def test_configurable_parent_refund_carries_the_child(sim: MagentoSimulator) -> None:
+    """Listing the configurable parent refunds it and its child row follows."""
+    order_id = configurable_order(sim)
+    ids = item_ids(sim, order_id)
+    body = {
+        "items": [{"order_item_id": ids["TEE-RED-M:parent"], "qty": 1}],
+        "arguments": {"shipping_amount": 0},
+    }
+    assert refund(sim, order_id, body)[0] == 200
+    memo = sim.credit_memos(order_id)[0]
+    assert [
+        (i["order_item_id"], i["qty"], i.get("row_total")) for i in memo["items"]
+    ] == [
+        (ids["TEE-RED-M:parent"], 1, 20),
+        (ids["TEE-RED-M:child"], 1, None),
+    ]
+    assert memo["grand_total"] == 20
+    items = {i["item_id"]: i for i in sim.order(order_id)["items"]}
+    assert items[ids["TEE-RED-M:parent"]]["qty_refunded"] == 1
+    assert items[ids["TEE-RED-M:child"]]["qty_refunded"] == 1
+    assert (
+        items[ids["TEE-RED-M:child"]]["parent_item"]["item_id"]
+        == ids["TEE-RED-M:parent"]
+    )
+
+
+def test_child_only_refund_becomes_shipping_only_memo(sim: MagentoSimulator) -> None:
+    """A child-only list refunds no product: with shipping left, a shipping memo."""
+    order_id = configurable_order(sim)
+    child = item_ids(sim, order_id)["TEE-RED-M:child"]
+    assert (
+        refund(sim, order_id, {"items": [{"order_item_id": child, "qty": 1}]})[0] == 200
+    )
+    memo = sim.credit_memos(order_id)[0]
+    assert (memo["items"], memo["grand_total"]) == ([], 5)
+    assert all(i["qty_refunded"] == 0 for i in sim.order(order_id)["items"])
+
+
+def test_child_only_refund_without_shipping_left_is_refused(
+    sim: MagentoSimulator,
+) -> None:
+    """With no shipping to refund a child-only list is a memo without products."""
+    order_id = configurable_order(sim, shipping=0)
+    child = item_ids(sim, order_id)["TEE-RED-M:child"]
+    body: dict[str, Any] = {"items": [{"order_item_id": child, "qty": 1}]}
+    status, error = refund(sim, order_id, body)
+    assert status == 400
+    assert lines(error) == ["The credit memo's total must be positive."]
+    body["arguments"] = {"adjustment_positive": 1}
+    status, error = refund(sim, order_id, body)
+    assert lines(error) == ["You can't create a creditmemo without products."]
+
+
+def test_return_to_stock_ids_are_validated(sim: MagentoSimulator) -> None:
+    """return_to_stock_items must be order items that are on this memo."""
+    order_id = configurable_order(sim)
+    ids = item_ids(sim, order_id)
+    only_s = [{"order_item_id": ids["S"], "qty": 1}]
+    status, body = refund(
+        sim,
+        order_id,
+        {
+            "items": only_s,
+            "arguments": {"extension_attributes": {"return_to_stock_items": [9999]}},
+        },
+    )
+    assert status == 400
+    assert lines(body) == [
+        "The return to stock argument contains product item that is not part of the"
+        " original order."
+    ]
+    child = ids["TEE-RED-M:child"]
+    status, body = refund(
+        sim,
+        order_id,
+        {
+            "items": only_s,
+            "arguments": {"extension_attributes": {"return_to_stock_items": [child]}},
+        },
+    )
+    assert lines(body) == [
+        'The "TEE-RED-M" product is not part of the current creditmemo.'
+    ]
+
+
+@pytest.mark.parametrize(
+    ("setup", "status_code"),
+    [("hold_order", "holded"), ("set_payment_review", "payment_review")],
+)
+def test_blocked_states(sim: MagentoSimulator, setup: str, status_code: str) -> None:
+    """Holded and payment_review orders cannot be refunded (status code in the line)."""
+    order_id = simple_order(sim)
+    getattr(sim, setup)(order_id)
+    status, body = refund(sim, order_id)
+    assert status == 400
+    assert lines(body)[0] == (
+        f"A creditmemo can not be created when an order has a status of {status_code}"
+    )
+
+
+def test_unpaid_order_does_not_allow_a_creditmemo(sim: MagentoSimulator) -> None:
+    """Without a paid invoice there is nothing to refund (and no money available)."""
+    order_id = sim.import_tiktok_order(
+        "u1", [{"sku": "A", "qty": 1, "price": 10}], shipping_amount=5, invoiced=False
+    )
+    status, body = refund(sim, order_id)
+    assert status == 400
+    assert lines(body) == [
+        "The order does not allow a creditmemo to be created.",
+        "The most money available to refund is 0.",
+    ]
+
+
+def test_comment_goes_on_the_memo(sim: MagentoSimulator) -> None:
+    """comment.comment becomes a memo comment, listed by creditmemo/{id}/comments."""
+    order_id = simple_order(sim)
+    body = {
+        "notify": False,
+        "appendComment": False,
+        "comment": {
+            "comment": "cancelsync: TikTok order 576001 cancelled",
+            "is_visible_on_front": 0,
+        },
+    }
+    _, memo_id = refund(sim, order_id, body)
+    memo = sim.credit_memos(order_id)[0]
+    assert memo["comments"][0]["comment"] == "cancelsync: TikTok order 576001 cancelled"
+    status, listed = call(sim, "GET", f"/rest/V1/creditmemo/{memo_id}/comments")
+    assert status == 200
+    assert [c["parent_id"] for c in listed["items"]] == [memo_id]
+
+
+@pytest.mark.parametrize(
+    ("path", "raw", "headers", "expected"),
+    [
+        ("/rest/V1/order/1/refund", b"{not json", None, {"message": "Decoding error."}),
+        (
+            "/rest/V1/order/1/refund",
+            b'{"items": [{"order_item_id": 1, "qty": "abc"}]}',
+            None,
+            {
+                "message": TYPE_ERROR,
+                "parameters": {"value": "abc", "type": "float"},
+            },
+        ),
+        (
+            "/rest/V1/order/abc/refund",
+            b"{}",
+            None,
+            {
+                "message": TYPE_ERROR,
+                "parameters": {"value": "abc", "type": "int"},
+            },
+        ),
+        (
+            "/rest/V1/order/1/refund",
+            b"items=1",
+            {"content-type": "application/x-www-form-urlencoded"},
+            {
+                "message": (
+                    "Server cannot understand Content-Type HTTP header media type %1"
+                ),
+                "parameters": ["application/x-www-form-urlencoded"],
+            },
+        ),
+    ],
+)
+def test_bad_input_gets_the_400_envelope(
+    sim: MagentoSimulator,
+    path: str,
+    raw: bytes,
+    headers: dict[str, str] | None,
+    expected: dict[str, Any],
+) -> None:
+    """Invalid JSON, wrong types and unknown content types are 400s, never a crash."""
+    simple_order(sim)
+    assert call(sim, "POST", path, raw=raw, headers=headers) == (400, expected)
+    assert sim.last_internal_error is None
+    assert sim.credit_memos() == []
+
+
+def test_scenario_refund_by_sku_uses_the_same_rules(sim: MagentoSimulator) -> None:
+    """create_credit_memo maps SKUs to rows and raises the API's error on failure."""
+    order_id = configurable_order(sim)
+    memo_id = sim.create_credit_memo(order_id, {"TEE-RED-M": 2}, shipping_amount=0)
+    assert sim.credit_memos(order_id)[0]["entity_id"] == memo_id
+    with pytest.raises(MagentoError) as excinfo:
+        sim.create_credit_memo(order_id, {"TEE-RED-M": 1}, shipping_amount=0)
+    assert excinfo.value.status == 400
+    assert (
+        excinfo.value.rendered
+        == 'We found an invalid quantity to refund item "Product TEE-RED-M".'
+    )
