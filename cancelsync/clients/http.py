@@ -68,7 +68,9 @@ class TokenBucket:
         """Take one token, sleeping until one is available; return the time waited."""
         with self._lock:
             now = self._monotonic()
-            self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
+            self._tokens = min(
+                self.capacity, self._tokens + (now - self._last) * self.rate
+            )
             self._last = now
             if self._tokens >= 1:
                 self._tokens -= 1
@@ -177,7 +179,8 @@ class Transport:
         headers: Mapping[str, str] | None = None,
         write: bool = False,
         base_url: str | None = None,
-        prepare: Callable[[], tuple[Any, bytes | None, Mapping[str, str]]] | None = None,
+        prepare: Callable[[], tuple[Any, bytes | None, Mapping[str, str]]]
+        | None = None,
         log_path: str | None = None,
     ) -> requests.Response:
         """Send one request through the retry policy and return the successful response.
@@ -282,24 +285,42 @@ class Transport:
         try:
             raise_for_response(resp)
         except RetryableApiError as exc:
-            self._log(method, log_path, resp.status_code, duration, exc.request_id or request_id)
+            self._log(
+                method,
+                log_path,
+                resp.status_code,
+                duration,
+                exc.request_id or request_id,
+            )
             # A 429 / throttling code means the server refused without acting, so even a
             # write may be retried; a 5xx after sending a write is an unknown outcome.
             if write and resp.status_code >= 500:
                 raise OutcomeUnknownError(
-                    exc.message, platform=exc.platform, status=exc.status, code=exc.code,
+                    exc.message,
+                    platform=exc.platform,
+                    status=exc.status,
+                    code=exc.code,
                     request_id=exc.request_id,
                     hint="cancelsync re-reads the remote state before trying again",
                 ) from exc
             if write and not _is_throttle(exc):
                 raise OutcomeUnknownError(
-                    exc.message, platform=exc.platform, status=exc.status, code=exc.code,
+                    exc.message,
+                    platform=exc.platform,
+                    status=exc.status,
+                    code=exc.code,
                     request_id=exc.request_id,
                     hint="cancelsync re-reads the remote state before trying again",
                 ) from exc
             raise
         except ApiError as exc:
-            self._log(method, log_path, resp.status_code, duration, exc.request_id or request_id)
+            self._log(
+                method,
+                log_path,
+                resp.status_code,
+                duration,
+                exc.request_id or request_id,
+            )
             raise
         self._log(method, log_path, resp.status_code, duration, request_id)
         return resp
@@ -334,13 +355,16 @@ def _is_throttle(exc: RetryableApiError) -> bool:
 def _never_reached_server(exc: requests.exceptions.ConnectionError) -> bool:
     """True when the connection was never established (so nothing was sent)."""
     text = repr(exc)
-    return any(
-        marker in text
-        for marker in (
-            "NewConnectionError",
-            "Connection refused",
-            "Name or service not known",
-            "nodename nor servname",
-            "Failed to resolve",
+    return (
+        any(
+            marker in text
+            for marker in (
+                "NewConnectionError",
+                "Connection refused",
+                "Name or service not known",
+                "nodename nor servname",
+                "Failed to resolve",
+            )
         )
-    ) and "RemoteDisconnected" not in text
+        and "RemoteDisconnected" not in text
+    )

@@ -11,6 +11,7 @@ items across pages, out-of-order timestamps, late events) belong to each simulat
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import re
@@ -32,7 +33,9 @@ class SimRequest:
     path: str  # decoded path, no query
     raw_path: str  # the request target's path exactly as sent (still percent-encoded)
     raw_query: str  # the query string exactly as sent
-    query: tuple[tuple[str, str], ...]  # decoded (key, value) pairs in order, repeats kept
+    query: tuple[
+        tuple[str, str], ...
+    ]  # decoded (key, value) pairs in order, repeats kept
     headers: dict[str, str]  # lower-cased names
     body: bytes
     host: str  # the Host header (OAuth 1.0a signs scheme://host + path)
@@ -102,7 +105,9 @@ class Fault:
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
-            raise ValueError(f"unknown fault kind {self.kind!r}; use one of {FAULT_KINDS}")
+            raise ValueError(
+                f"unknown fault kind {self.kind!r}; use one of {FAULT_KINDS}"
+            )
 
 
 @dataclass
@@ -209,7 +214,9 @@ class Journal:
 # --------------------------------------------------------------------------- server
 
 
-def parse_request(method: str, target: str, headers: dict[str, str], body: bytes) -> SimRequest:
+def parse_request(
+    method: str, target: str, headers: dict[str, str], body: bytes
+) -> SimRequest:
     """Build a ``SimRequest`` from the raw request line parts."""
     from urllib.parse import unquote
 
@@ -290,7 +297,7 @@ class SimulatorServer:
             # reply waits ~40 ms for a delayed ACK.
             disable_nagle_algorithm = True
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: Any) -> None:
                 return  # the journal is the log
 
             def _serve(self) -> None:
@@ -300,7 +307,7 @@ class SimulatorServer:
                 req = parse_request(self.command, self.path, headers, body)
                 server._dispatch(self, req)
 
-            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve  # noqa: N815
+            do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 
         return Handler
 
@@ -334,7 +341,11 @@ class SimulatorServer:
             headers = {"Content-Type": "application/json"}
             if fault.retry_after is not None:
                 headers["Retry-After"] = _fmt_retry_after(fault.retry_after)
-            body = fault.body if fault.body is not None else _default_fault_body(fault.status)
+            body = (
+                fault.body
+                if fault.body is not None
+                else _default_fault_body(fault.status)
+            )
             record(fault.status)
             _write(handler, SimResponse(fault.status, body, headers))
             return
@@ -351,10 +362,9 @@ class SimulatorServer:
             _drop(handler)
             return
         record(resp.status)
-        try:
+        # The client may have given up (e.g. its timeout fired during a delay fault).
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             _write(handler, resp)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (e.g. its timeout fired during a delay fault)
 
 
 def _fmt_retry_after(seconds: float) -> str:
@@ -378,7 +388,5 @@ def _write(handler: BaseHTTPRequestHandler, resp: SimResponse) -> None:
 def _drop(handler: BaseHTTPRequestHandler) -> None:
     """Close the TCP connection without a response (the client sees a reset / EOF)."""
     handler.close_connection = True
-    try:
+    with contextlib.suppress(OSError):
         handler.connection.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass

@@ -49,7 +49,9 @@ class Harness:
         return self.sb.magento_server.journal.count(r"POST order/\{id\}/refund")
 
     def cancel_posts(self) -> int:
-        return self.sb.tiktok_server.journal.count(r"POST /return_refund/[^/]+/cancellations")
+        return self.sb.tiktok_server.journal.count(
+            r"POST /return_refund/[^/]+/cancellations"
+        )
 
 
 @pytest.fixture

@@ -7,7 +7,9 @@ from .conftest import Harness
 
 def _seller_cancels(harness: Harness, tiktok_order_id: str) -> list[dict[str, object]]:
     return [
-        c for c in harness.sb.tiktok.cancellations(tiktok_order_id) if c["role"] == "SELLER"
+        c
+        for c in harness.sb.tiktok.cancellations(tiktok_order_id)
+        if c["role"] == "SELLER"
     ]
 
 
@@ -24,7 +26,9 @@ def test_full_credit_memo_cancels_tiktok_order_with_us_reason(harness: Harness) 
     assert harness.sb.tiktok.order(placed.tiktok_order_id)["status"] == "CANCELLED"
     cancels = _seller_cancels(harness, placed.tiktok_order_id)
     assert len(cancels) == 1
-    assert cancels[0]["cancel_reason"] == "seller_cancel_paid_reason_address_not_deliver"
+    assert (
+        cancels[0]["cancel_reason"] == "seller_cancel_paid_reason_address_not_deliver"
+    )
     assert harness.cancel_posts() == 1
     # No echo: our own seller cancel does not come back as a second Magento memo.
     assert len(harness.memos(placed.magento_entity_id)) == 1
@@ -68,10 +72,14 @@ def test_direction_a_off_makes_no_tiktok_call(harness: Harness) -> None:
 
     assert rc == 0
     assert harness.cancel_posts() == 0
-    assert harness.sb.tiktok.order(placed.tiktok_order_id)["status"] == "AWAITING_SHIPMENT"
+    assert (
+        harness.sb.tiktok.order(placed.tiktok_order_id)["status"] == "AWAITING_SHIPMENT"
+    )
 
 
-def test_shipped_order_needs_attention_after_at_most_one_attempt(harness: Harness) -> None:
+def test_shipped_order_needs_attention_after_at_most_one_attempt(
+    harness: Harness,
+) -> None:
     """After shipment the memo is reported (return/refund path), never retried."""
     harness.sb.add_store("us-main", refund_to_cancel=True)
     placed = harness.sb.place_order([{"sku": "A", "qty": 1, "price": 5.0}])
@@ -95,18 +103,24 @@ def test_partial_credit_memo_never_cancels_the_whole_order(harness: Harness) -> 
     placed = harness.sb.place_order(
         [{"sku": "A", "qty": 1, "price": 5.0}, {"sku": "B", "qty": 1, "price": 9.0}]
     )
-    harness.sb.magento.create_credit_memo(placed.magento_entity_id, {"A": 1}, shipping_amount=0)
+    harness.sb.magento.create_credit_memo(
+        placed.magento_entity_id, {"A": 1}, shipping_amount=0
+    )
 
     rc, _ = harness.run("run", "--once")
 
     assert rc == 0
     assert harness.cancel_posts() == 0
-    assert harness.sb.tiktok.order(placed.tiktok_order_id)["status"] == "AWAITING_SHIPMENT"
+    assert (
+        harness.sb.tiktok.order(placed.tiktok_order_id)["status"] == "AWAITING_SHIPMENT"
+    )
     status = harness.status()["stores"][0]
     assert status["actions"]["skipped"] == 1
 
 
-def test_partial_memo_with_cancel_items_cancels_only_those_lines(harness: Harness) -> None:
+def test_partial_memo_with_cancel_items_cancels_only_those_lines(
+    harness: Harness,
+) -> None:
     """Opt-in line cancels touch only the refunded SKU's lines, never the whole order."""
     harness.sb.add_store(
         "us-main", refund_to_cancel=True, partial_refunds="cancel_items"
@@ -114,14 +128,18 @@ def test_partial_memo_with_cancel_items_cancels_only_those_lines(harness: Harnes
     placed = harness.sb.place_order(
         [{"sku": "A", "qty": 1, "price": 5.0}, {"sku": "B", "qty": 1, "price": 9.0}]
     )
-    harness.sb.magento.create_credit_memo(placed.magento_entity_id, {"A": 1}, shipping_amount=0)
+    harness.sb.magento.create_credit_memo(
+        placed.magento_entity_id, {"A": 1}, shipping_amount=0
+    )
 
     rc, _ = harness.run("run", "--once")
 
     assert rc == 0
     order = harness.sb.tiktok.order(placed.tiktok_order_id)
     assert order["status"] != "CANCELLED"
-    by_sku = {line["seller_sku"]: line["display_status"] for line in order["line_items"]}
+    by_sku = {
+        line["seller_sku"]: line["display_status"] for line in order["line_items"]
+    }
     assert by_sku == {"A": "CANCELLED", "B": "AWAITING_SHIPMENT"}
 
 
@@ -131,12 +149,16 @@ def test_second_memo_completing_the_refund_cancels_the_order(harness: Harness) -
     placed = harness.sb.place_order(
         [{"sku": "A", "qty": 1, "price": 5.0}, {"sku": "B", "qty": 1, "price": 9.0}]
     )
-    harness.sb.magento.create_credit_memo(placed.magento_entity_id, {"A": 1}, shipping_amount=0)
+    harness.sb.magento.create_credit_memo(
+        placed.magento_entity_id, {"A": 1}, shipping_amount=0
+    )
     rc, _ = harness.run("run", "--once")
     assert rc == 0
     assert harness.cancel_posts() == 0
 
-    harness.sb.magento.create_credit_memo(placed.magento_entity_id, {"B": 1}, shipping_amount=0)
+    harness.sb.magento.create_credit_memo(
+        placed.magento_entity_id, {"B": 1}, shipping_amount=0
+    )
     rc, _ = harness.run("run", "--once")
 
     assert rc == 0
@@ -144,7 +166,9 @@ def test_second_memo_completing_the_refund_cancels_the_order(harness: Harness) -
     assert harness.cancel_posts() == 1
 
 
-def test_pending_buyer_request_is_approved_and_not_refunded_twice(harness: Harness) -> None:
+def test_pending_buyer_request_is_approved_and_not_refunded_twice(
+    harness: Harness,
+) -> None:
     """A full memo approves the buyer's pending request; its success is not refunded again."""
     harness.sb.add_store("us-main", refund_to_cancel=True)
     placed = harness.sb.place_order([{"sku": "A", "qty": 1, "price": 5.0}])
@@ -161,7 +185,8 @@ def test_pending_buyer_request_is_approved_and_not_refunded_twice(harness: Harne
     assert approvals == 1
     assert harness.cancel_posts() == 0
     record = next(
-        c for c in harness.sb.tiktok.cancellations(placed.tiktok_order_id)
+        c
+        for c in harness.sb.tiktok.cancellations(placed.tiktok_order_id)
         if c["cancel_id"] == cancel_id
     )
     assert record["cancel_status"] != "CANCELLATION_REQUEST_PENDING"
@@ -195,7 +220,9 @@ def test_two_stores_obey_their_own_settings(harness: Harness) -> None:
                               magento_store_ids=(1,))  # fmt: skip
     eu = harness.sb.add_store("us-second", refund_to_cancel=False, restock=False,
                               magento_store_ids=(2,))  # fmt: skip
-    us_cancelled = harness.sb.place_order([{"sku": "U1", "qty": 1, "price": 5.0}], store=us)
+    us_cancelled = harness.sb.place_order(
+        [{"sku": "U1", "qty": 1, "price": 5.0}], store=us
+    )
     eu_cancelled = harness.sb.place_order(
         [{"sku": "E1", "qty": 1, "price": 5.0}], store=eu, magento_store_id=2
     )
@@ -215,7 +242,10 @@ def test_two_stores_obey_their_own_settings(harness: Harness) -> None:
     assert harness.sb.magento.stock("U1") == stock["U1"] + 1  # restock on
     assert harness.sb.magento.stock("E1") == stock["E1"]  # restock off
     assert harness.sb.tiktok.order(us_memo.tiktok_order_id)["status"] == "CANCELLED"
-    assert harness.sb.tiktok.order(eu_memo.tiktok_order_id)["status"] == "AWAITING_SHIPMENT"
+    assert (
+        harness.sb.tiktok.order(eu_memo.tiktok_order_id)["status"]
+        == "AWAITING_SHIPMENT"
+    )
     names = [s["name"] for s in harness.status()["stores"]]
     assert names == ["us-main", "us-second"]
 

@@ -15,7 +15,9 @@ def _lines_of(harness: Harness, tiktok_order_id: str, sku: str) -> list[str]:
     return [line["id"] for line in order["line_items"] if line["seller_sku"] == sku]
 
 
-def test_buyer_cancel_creates_one_full_credit_memo_and_restocks(harness: Harness) -> None:
+def test_buyer_cancel_creates_one_full_credit_memo_and_restocks(
+    harness: Harness,
+) -> None:
     """A buyer's full cancellation refunds everything offline once, stock back with restock."""
     harness.sb.add_store("us-main", restock=True)
     placed = harness.sb.place_order(
@@ -51,11 +53,20 @@ def test_restock_off_leaves_stock_alone(harness: Harness) -> None:
     assert harness.sb.magento.stock("MUG") == stock_before
 
 
-def test_configurable_product_refunds_parent_and_restocks_child(harness: Harness) -> None:
+def test_configurable_product_refunds_parent_and_restocks_child(
+    harness: Harness,
+) -> None:
     """A configurable line is refunded on its parent row; the child goes back to stock."""
     harness.sb.add_store("us-main")
     placed = harness.sb.place_order(
-        [{"sku": "HOODIE-BLK-L", "qty": 1, "price": 40.0, "product_type": "configurable"}]
+        [
+            {
+                "sku": "HOODIE-BLK-L",
+                "qty": 1,
+                "price": 40.0,
+                "product_type": "configurable",
+            }
+        ]
     )
     before = harness.sb.magento.stock("HOODIE-BLK-L")
     harness.sb.tiktok.buyer_cancel(placed.tiktok_order_id)
@@ -84,7 +95,10 @@ def test_partial_line_cancel_creates_partial_credit_memo(harness: Harness) -> No
     """Cancelling one line refunds that line only, without shipping; the order stays open."""
     harness.sb.add_store("us-main")
     placed = harness.sb.place_order(
-        [{"sku": "SOCKS", "qty": 3, "price": 4.0}, {"sku": "SHOE", "qty": 1, "price": 50.0}],
+        [
+            {"sku": "SOCKS", "qty": 3, "price": 4.0},
+            {"sku": "SHOE", "qty": 1, "price": 50.0},
+        ],
         shipping_fee=6.0,
     )
     one_sock = _lines_of(harness, placed.tiktok_order_id, "SOCKS")[:1]
@@ -106,7 +120,9 @@ def test_partial_line_cancel_creates_partial_credit_memo(harness: Harness) -> No
 def test_uninvoiced_order_is_cancelled_in_magento(harness: Harness) -> None:
     """An order with nothing invoiced is cancelled (orders/{id}/cancel), not refunded."""
     harness.sb.add_store("us-main")
-    placed = harness.sb.place_order([{"sku": "PEN", "qty": 1, "price": 2.0}], invoiced=False)
+    placed = harness.sb.place_order(
+        [{"sku": "PEN", "qty": 1, "price": 2.0}], invoiced=False
+    )
     harness.sb.tiktok.buyer_cancel(placed.tiktok_order_id)
 
     rc, _ = harness.run("run", "--once")
@@ -161,7 +177,9 @@ def test_lost_refund_response_gives_exactly_one_refund(harness: Harness) -> None
     harness.sb.tiktok.partial_cancel(
         placed.tiktok_order_id, _lines_of(harness, placed.tiktok_order_id, "A")[:1]
     )
-    harness.sb.magento_faults.next_calls(r"POST order/\{id\}/refund", Fault("lost_response"))
+    harness.sb.magento_faults.next_calls(
+        r"POST order/\{id\}/refund", Fault("lost_response")
+    )
 
     rc, _ = harness.run("run", "--once")
     rc2, _ = harness.run("run", "--once")
@@ -271,7 +289,9 @@ def test_magento_order_on_hold_needs_attention_once(harness: Harness) -> None:
     assert len(harness.memos(placed.magento_entity_id)) == 1
 
 
-def test_retryable_failure_backs_off_and_does_not_block_others(harness: Harness) -> None:
+def test_retryable_failure_backs_off_and_does_not_block_others(
+    harness: Harness,
+) -> None:
     """A 503 on one refund leaves it failed for later while the other order is refunded."""
     harness.sb.add_store("us-main")
     one = harness.sb.place_order([{"sku": "A", "qty": 1, "price": 5.0}])
