@@ -18,7 +18,7 @@ import structlog
 
 REDACTED = "***"
 _SECRET_KEYS = re.compile(
-    r"(secret|token|password|passwd|sign$|^sign|signature|authorization|auth_code|"
+    r"(secret|token|password|passwd|(^|_)sign$|signature|authorization|auth_code|"
     r"oauth_|api_key|cookie)",
     re.IGNORECASE,
 )

@@ -158,13 +158,13 @@ class Sandbox:
     def config_text(self, *, database: str = "cancelsync.db", **worker: Any) -> str:
         """A complete cancelsync config pointing at the simulators."""
         creds = self.credentials
-        lines = [
-            "[worker]",
-            f'database = "{database}"',
-            "poll_interval_seconds = 5",
-            'log_format = "json"',
-        ]
-        lines += [f"{k} = {_toml(v)}" for k, v in worker.items()]
+        settings: dict[str, Any] = {
+            "database": database,
+            "poll_interval_seconds": 5,
+            "log_format": "json",
+            **worker,
+        }
+        lines = ["[worker]", *(f"{k} = {_toml(v)}" for k, v in settings.items())]
         lines += [
             "",
             "[magento]",

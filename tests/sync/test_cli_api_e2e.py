@@ -1,0 +1,187 @@
+"""The API-facing commands end to end: check, connect, reasons, token rotation, service."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from .conftest import Harness
+
+
+def test_check_passes_against_the_sandbox(harness: Harness) -> None:
+    """`check` reaches both simulators and reports every probe as passed."""
+    harness.sb.add_store("us-main")
+
+    rc, out = harness.run("check")
+
+    assert rc == 0, out
+    assert "all checks passed" in out
+    assert "tiktok store us-main" in out
+
+
+def test_check_fails_with_a_fix_when_the_app_secret_is_wrong(harness: Harness) -> None:
+    """A wrong TikTok app secret fails the check (exit 1) and says what to fix."""
+    harness.sb.add_store("us-main")
+    harness.sb.write_config(harness.config_path)
+    text = harness.config_path.read_text().replace(
+        harness.sb.demo.app_secret, "not-the-secret"
+    )
+    harness.config_path.write_text(text)
+    import io
+
+    from cancelsync.cli import main
+
+    out = io.StringIO()
+    rc = main(["--config", str(harness.config_path), "check"], stdout=out)
+
+    assert rc == 1
+    assert "FAIL" in out.getvalue()
+    assert "fix:" in out.getvalue()
+
+
+def test_connect_exchanges_a_code_and_binds_the_shop(harness: Harness) -> None:
+    """`connect` stores the tokens and the shop; a run then works without a seed."""
+    harness.sb.add_store("us-main", with_shop_id=False)
+    code = harness.sb.tiktok.issue_auth_code(
+        harness.sb.demo.app_key, [harness.sb.demo.shop_id]
+    )
+    harness.sb.write_config(harness.config_path)
+    # Drop the token seed: the connect command must be enough.
+    text = "\n".join(
+        line for line in harness.config_path.read_text().splitlines()
+        if not line.startswith(("access_token = \"", "refresh_token"))
+        or "sandbox" in line
+    )  # fmt: skip
+    harness.config_path.write_text(text + "\n")
+    import io
+
+    from cancelsync.cli import main
+
+    out = io.StringIO()
+    rc = main(
+        ["--config", str(harness.config_path), "connect", "--store", "us-main",
+         "--auth-code", code],
+        stdout=out,
+    )  # fmt: skip
+
+    assert rc == 0, out.getvalue()
+    assert harness.sb.demo.shop_id in out.getvalue()
+    assert "market US" in out.getvalue()
+    store = harness.store()
+    binding = store.shops.get("us-main")
+    stored = store.tokens.get(f"shop:{harness.sb.demo.shop_id}")
+    store.close()
+    assert binding is not None
+    assert binding.shop_cipher == harness.sb.demo.shop_cipher
+    assert stored is not None
+
+    placed = harness.sb.place_order([{"sku": "A", "qty": 1, "price": 5.0}])
+    harness.sb.tiktok.buyer_cancel(placed.tiktok_order_id)
+    rc = main(
+        ["--config", str(harness.config_path), "run", "--once"], stdout=io.StringIO()
+    )
+    assert rc == 0
+    assert len(harness.memos(placed.magento_entity_id)) == 1
+
+
+def test_reasons_lists_the_market_keys_and_the_translation(uk_harness: Harness) -> None:
+    """`reasons` shows the UK keys and what the configured reason becomes."""
+    uk_harness.sb.add_store("uk-main", market="UK")
+
+    rc, out = uk_harness.run("reasons", "--store", "uk-main")
+
+    assert rc == 0
+    assert "seller_cancel_paid_reason_address_not_deliver_uk" in out
+    assert "NO KEY" in out  # address-not-deliver has no unpaid equivalent
+
+
+def test_rotated_tokens_survive_across_runs(harness: Harness) -> None:
+    """An expired access token is refreshed, persisted, and the next run uses the new pair."""
+    harness.sb.add_store("us-main")
+    rc, _ = harness.run("run", "--once")
+    assert rc == 0
+    harness.sb.tiktok.expire_access_tokens()
+
+    rc, _ = harness.run("run", "--once")
+    assert rc == 0
+    store = harness.store()
+    pair, _seed = store.tokens.get(f"shop:{harness.sb.demo.shop_id}") or (None, None)
+    store.close()
+    assert pair is not None
+    assert pair.refresh_token != harness.sb.demo.refresh_token
+
+    # The seed's refresh token is dead now; a third run must use the stored pair.
+    placed = harness.sb.place_order([{"sku": "A", "qty": 1, "price": 5.0}])
+    harness.sb.tiktok.buyer_cancel(placed.tiktok_order_id)
+    rc, _ = harness.run("run", "--once")
+    assert rc == 0
+    assert len(harness.memos(placed.magento_entity_id)) == 1
+    refreshes = harness.sb.tiktok_server.journal.count(r"GET /api/v2/token/refresh")
+    assert refreshes == 1
+
+
+def test_dry_run_still_saves_a_rotated_refresh_token(harness: Harness) -> None:
+    """Even in --dry-run a refresh's new pair is stored (the old one is dead)."""
+    harness.sb.add_store("us-main")
+    harness.sb.tiktok.expire_access_tokens()
+
+    rc, _ = harness.run("run", "--once", "--dry-run")
+
+    assert rc == 0
+    store = harness.store()
+    stored = store.tokens.get(f"shop:{harness.sb.demo.shop_id}")
+    store.close()
+    assert stored is not None
+    assert stored[0].refresh_token != harness.sb.demo.refresh_token
+
+
+def test_revoked_authorization_fails_the_store_and_status_shows_it(
+    harness: Harness,
+) -> None:
+    """An expired refresh token stops the store (exit 1) and `status` asks to re-authorize."""
+    harness.sb.add_store("us-main")
+    harness.sb.tiktok.expire_access_tokens()
+    harness.sb.tiktok.expire_refresh_tokens()
+
+    rc, _ = harness.run("run", "--once")
+
+    assert rc == 1
+    store_status = harness.status()["stores"][0]
+    assert store_status["auth"]["status"] == "reauthorize"
+    assert store_status["last_cycle"]["outcome"] == "error"
+    assert "connect" in store_status["last_cycle"]["error"]
+
+
+def test_service_mode_syncs_and_stops_cleanly_on_sigterm(harness: Harness) -> None:
+    """`run` polls on its schedule and exits 0 on SIGTERM after finishing its cycle."""
+    harness.sb.add_store("us-main")
+    placed = harness.sb.place_order([{"sku": "A", "qty": 1, "price": 5.0}])
+    harness.sb.tiktok.buyer_cancel(placed.tiktok_order_id)
+    harness.sb.write_config(harness.config_path, poll_interval_seconds=1)
+    env = {**os.environ, "CANCELSYNC_CONFIG": str(harness.config_path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "cancelsync", "run"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not harness.memos(
+            placed.magento_entity_id
+        ):
+            time.sleep(0.1)
+        assert len(harness.memos(placed.magento_entity_id)) == 1
+        # A second instance is refused while the service holds the lock.
+        rc, _ = harness.run("run", "--once")
+        assert rc == 75
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 0, err.decode()[-2000:]
+    assert b"service.stopped" in err
+    assert len(harness.memos(placed.magento_entity_id)) == 1
