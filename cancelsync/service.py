@@ -229,6 +229,7 @@ class Worker:
                 magento=self.magento, tiktok=clients.tiktok, clock=self.clock,
                 run_id=run_id, dry_run=dry_run,
                 other_stores_claim=self._others_claim(cfg),
+                should_stop=self._stop.is_set,
             )  # fmt: skip
         finally:
             clients.session.close()

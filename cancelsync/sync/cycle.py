@@ -7,6 +7,7 @@ reported; it never stops the other stores.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +15,7 @@ from cancelsync.clock import Clock
 from cancelsync.config import StoreConfig, WorkerConfig
 from cancelsync.errors import ApiError, CancelSyncError
 from cancelsync.store import Store
-from cancelsync.sync.engine import CycleReport, Engine
+from cancelsync.sync.engine import CycleReport, Engine, StopRequested
 from cancelsync.sync.magento_to_tiktok import DIRECTION as A_DIRECTION
 from cancelsync.sync.magento_to_tiktok import MagentoToTikTok
 from cancelsync.sync.tiktok_to_magento import DIRECTION as B_DIRECTION
@@ -42,12 +43,13 @@ def run_store_cycle(
     run_id: str,
     dry_run: bool = False,
     other_stores_claim: bool = False,
+    should_stop: Callable[[], bool] = lambda: False,
 ) -> CycleReport:
     """Run one cycle and record it; never raises for API trouble (it is in the report)."""
     report = CycleReport(cfg.name, shop.scope, run_id, clock.now(), dry_run=dry_run)
     engine = Engine(
         store=store, cfg=cfg, worker=worker, scope=shop.scope, clock=clock,
-        report=report, dry_run=dry_run,
+        report=report, dry_run=dry_run, should_stop=should_stop,
     )  # fmt: skip
     b = TikTokToMagento(
         engine, shop_id=shop.tiktok_shop_id, magento=magento, tiktok=tiktok
@@ -60,6 +62,7 @@ def run_store_cycle(
     try:
         if not dry_run:
             for entry in store.ledger.due(shop.scope, clock.now()):
+                engine.check_stop()
                 payload = entry.payload_dict()
                 if entry.direction == B_DIRECTION:
                     if cfg.tiktok_cancel_to_magento_refund.enabled:
@@ -77,6 +80,9 @@ def run_store_cycle(
             a.run()
         else:
             a.note_disabled()
+    except StopRequested:
+        report.counts["stopped_early"] += 1
+        engine.log.info("cycle.stopped", reason="stop requested")
     except (ApiError, CancelSyncError) as exc:
         report.error = str(exc)
         engine.log.error(  # noqa: TRY400 - expected API trouble: no traceback

@@ -49,6 +49,12 @@ from cancelsync.store.db import iso
 log = structlog.get_logger("cancelsync.sync")
 
 FINAL_STATES = frozenset({"done", "skipped", "needs_attention"})
+
+
+class StopRequested(Exception):
+    """SIGTERM/SIGINT arrived: stop after the action in flight, before the next event."""
+
+
 MAX_BACKOFF_SECONDS = 3600
 
 
@@ -112,7 +118,9 @@ class Engine:
         clock: Clock,
         report: CycleReport,
         dry_run: bool = False,
+        should_stop: Callable[[], bool] = lambda: False,
     ) -> None:
+        self.should_stop = should_stop
         self.store = store
         self.cfg = cfg
         self.worker = worker
@@ -121,6 +129,11 @@ class Engine:
         self.report = report
         self.dry_run = dry_run
         self.log = log.bind(store=cfg.name, run_id=report.run_id)
+
+    def check_stop(self) -> None:
+        """Called between events: a stop request ends the cycle here (cursor untouched)."""
+        if self.should_stop():
+            raise StopRequested
 
     # ------------------------------------------------------------------ ledger helpers
 

@@ -151,6 +151,7 @@ class MagentoToTikTok:
             key = cancel_key(self.shop_id, memo.magento_creditmemo_id)
             if self.engine.entry(key) is not None:
                 continue  # seen before (final) or owned by the retry pass
+            self.engine.check_stop()
             self.engine.report.counts["seen"] += 1
             self.process(memo)
 

@@ -152,6 +152,7 @@ class TikTokToMagento:
         links = self.resolve_links(order_ids)
         details = {o.tiktok_order_id: o for o in self._orders(order_ids)}
         for c in todo:
+            self.engine.check_stop()
             self.process(
                 c, links.get(c.tiktok_order_id), details.get(c.tiktok_order_id)
             )

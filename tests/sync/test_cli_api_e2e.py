@@ -8,6 +8,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from .conftest import Harness
 
 
@@ -185,3 +187,50 @@ def test_service_mode_syncs_and_stops_cleanly_on_sigterm(harness: Harness) -> No
     assert proc.returncode == 0, err.decode()[-2000:]
     assert b"service.stopped" in err
     assert len(harness.memos(placed.magento_entity_id)) == 1
+
+
+def test_stop_request_finishes_the_action_in_flight_and_keeps_the_cursor(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stop between events ends the cycle; the rest is picked up by the next run."""
+    from cancelsync.clients.magento.client import MagentoClient
+    from cancelsync.config import load_config
+    from cancelsync.service import Worker
+    from cancelsync.store import Store
+
+    harness.sb.add_store("us-main")
+    placed = [
+        harness.sb.place_order([{"sku": f"S{i}", "qty": 1, "price": 5.0}])
+        for i in range(3)
+    ]
+    for p in placed:
+        harness.sb.tiktok.buyer_cancel(p.tiktok_order_id)
+    harness.sb.write_config(harness.config_path)
+    config = load_config(harness.config_path)
+    store = Store.open(config.worker.database)
+    worker = Worker(config, store)
+    real_refund = MagentoClient.refund_order
+
+    def refund_then_stop(self: MagentoClient, *args: object, **kwargs: object) -> int:
+        memo_id = real_refund(self, *args, **kwargs)  # type: ignore[arg-type]
+        worker.request_stop()  # SIGTERM arrives while this refund is in flight
+        return memo_id
+
+    monkeypatch.setattr(MagentoClient, "refund_order", refund_then_stop)
+    try:
+        reports = worker.run_once()
+        cursor = store.cursors.get(
+            f"shop:{harness.sb.demo.shop_id}", "tiktok.cancellations"
+        )
+    finally:
+        worker.close()
+        store.close()
+
+    assert reports[0].ok
+    assert reports[0].counts["stopped_early"] == 1
+    assert sum(len(harness.memos(p.magento_entity_id)) for p in placed) == 1
+    assert cursor is None  # the page was not finished: nothing skipped over
+    monkeypatch.setattr(MagentoClient, "refund_order", real_refund)
+    rc, _ = harness.run("run", "--once")
+    assert rc == 0
+    assert [len(harness.memos(p.magento_entity_id)) for p in placed] == [1, 1, 1]
