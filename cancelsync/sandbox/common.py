@@ -277,10 +277,14 @@ class SimulatorServer:
         return self
 
     def stop(self) -> None:
-        self._httpd.shutdown()
+        if (
+            self._thread is not None
+        ):  # shutdown() would wait forever on a server never started
+            self._httpd.shutdown()
         self._httpd.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
+            self._thread = None
 
     def __enter__(self) -> SimulatorServer:
         return self.start()

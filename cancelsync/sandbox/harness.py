@@ -64,9 +64,13 @@ class Sandbox:
         self.magento_server = SimulatorServer(
             self.magento, faults=self.magento_faults, port=magento_port
         )
-        self.tiktok_server = SimulatorServer(
-            self.tiktok, faults=self.tiktok_faults, port=tiktok_port
-        )
+        try:
+            self.tiktok_server = SimulatorServer(
+                self.tiktok, faults=self.tiktok_faults, port=tiktok_port
+            )
+        except OSError:
+            self.magento_server.stop()  # do not leak the first socket (port in use)
+            raise
         self.magento_server.start()
         self.tiktok_server.start()
         self.stores: list[StoreSpec] = []
