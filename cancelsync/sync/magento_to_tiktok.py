@@ -43,6 +43,7 @@ class MagentoPort(Protocol):
         self, since: Any, **kw: Any
     ) -> list[MagentoCreditMemo]: ...
     def get_credit_memo(self, magento_creditmemo_id: int) -> MagentoCreditMemo: ...
+    def latest_credit_memo_id(self, *, store_ids: Any = ()) -> int | None: ...
     def get_order(self, magento_entity_id: int) -> MagentoOrder: ...
 
 
@@ -110,7 +111,9 @@ class MagentoToTikTok:
             )
             self.process_page(memos)
             latest = max([m.magento_creditmemo_id for m in memos], default=None)
-            if latest is None and hasattr(self.magento, "latest_credit_memo_id"):
+            if latest is None:
+                # Nothing in the lookback: start the keyset after today's newest memo,
+                # not after an old cursor (which would re-read history).
                 latest = self.magento.latest_credit_memo_id(store_ids=store_ids)
             if latest is not None:
                 self._advance(latest)

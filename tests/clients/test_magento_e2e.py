@@ -288,3 +288,13 @@ def test_check_all_good_reports_msi(store: Store) -> None:
     results = by_name(check_magento(store.client, auth_mode="oauth1"))
     assert all(r.ok for r in results.values())
     assert "MSI enabled" in results["magento.restock"].detail
+
+
+def test_latest_credit_memo_id_is_the_highest_visible_id(store: Store) -> None:
+    """The newest memo id (sorted DESC, one row) seeds a fresh keyset cursor."""
+    assert store.client.latest_credit_memo_id() is None
+    for i in range(3):
+        entity_id = store.import_order(f"5764200000000000{i:02d}")
+        store.sim.create_credit_memo(entity_id, {"TOTE": 1}, shipping_amount=0)
+    assert store.client.latest_credit_memo_id() == 3
+    assert store.client.latest_credit_memo_id(store_ids=[9]) is None

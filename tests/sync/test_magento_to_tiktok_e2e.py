@@ -284,3 +284,29 @@ def test_lost_cancel_response_is_reconciled_not_resent(harness: Harness) -> None
     assert harness.cancel_posts() == 1
     assert len(_seller_cancels(harness, placed.tiktok_order_id)) == 1
     assert harness.status()["stores"][0]["actions"]["done"] == 1
+
+
+def test_direction_enabled_later_starts_at_the_lookback(harness: Harness) -> None:
+    """Turning direction A on picks up memos from the lookback window, then the keyset."""
+    spec = harness.sb.add_store("us-main", refund_to_cancel=False)
+    placed = harness.sb.place_order([{"sku": "A", "qty": 1, "price": 5.0}])
+    harness.sb.magento.create_credit_memo(placed.magento_entity_id, None)
+    rc, _ = harness.run("run", "--once")
+    assert rc == 0
+    assert harness.cancel_posts() == 0
+
+    from dataclasses import replace
+
+    harness.sb.stores[0] = replace(spec, refund_to_cancel=True)
+    rc, _ = harness.run("run", "--once")
+    assert rc == 0
+    assert harness.sb.tiktok.order(placed.tiktok_order_id)["status"] == "CANCELLED"
+
+    later = harness.sb.place_order([{"sku": "B", "qty": 1, "price": 5.0}])
+    harness.sb.magento.create_credit_memo(later.magento_entity_id, None)
+    rc, _ = harness.run("run", "--once")
+    assert rc == 0
+    assert harness.sb.tiktok.order(later.tiktok_order_id)["status"] == "CANCELLED"
+    assert harness.cancel_posts() == 2
+    cursors = harness.status()["stores"][0]["cursors"]
+    assert cursors["magento.creditmemos"] == 2

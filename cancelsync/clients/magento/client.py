@@ -252,6 +252,16 @@ class MagentoClient:
             page_size=page_size,
         )
 
+    def latest_credit_memo_id(self, *, store_ids: Sequence[int] = ()) -> int | None:
+        """The highest credit memo ``entity_id`` (where a fresh keyset cursor starts)."""
+        criteria = self._with_stores(SearchCriteria(), store_ids)
+        items, _total = self.search(
+            "creditmemos", criteria.sort("entity_id", "DESC").page(1)
+        )
+        if not items:
+            return None
+        return _memo_id(mapper.credit_memo_from_json(items[0]))
+
     def credit_memos_created_since(
         self,
         since: datetime,
