@@ -22,7 +22,9 @@ class RefundPlan:
     """Create an offline credit memo on a Magento order."""
 
     magento_entity_id: int
-    items: tuple[tuple[int, Decimal], ...]  # (order_item_id, qty) on the rows holding qty
+    items: tuple[
+        tuple[int, Decimal], ...
+    ]  # (order_item_id, qty) on the rows holding qty
     shipping_amount: Decimal
     return_to_stock_items: tuple[int, ...]
     comment: str
@@ -111,7 +113,9 @@ def marker(tiktok_cancel_id: str) -> str:
     return f"{MARKER_PREFIX}{tiktok_cancel_id}]"
 
 
-def has_marker(comments: tuple[str, ...] | list[str], tiktok_cancel_id: str | None = None) -> bool:
+def has_marker(
+    comments: tuple[str, ...] | list[str], tiktok_cancel_id: str | None = None
+) -> bool:
     """Whether any comment carries our marker (for one cancellation, or any)."""
     needle = marker(tiktok_cancel_id) if tiktok_cancel_id else MARKER_PREFIX
     return any(needle in (c or "") for c in comments)

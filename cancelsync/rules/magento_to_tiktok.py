@@ -31,7 +31,13 @@ from cancelsync.rules.decisions import (
 )
 
 SHIPPED_STATUSES = frozenset(
-    {"PARTIALLY_SHIPPING", "AWAITING_COLLECTION", "IN_TRANSIT", "DELIVERED", "COMPLETED"}
+    {
+        "PARTIALLY_SHIPPING",
+        "AWAITING_COLLECTION",
+        "IN_TRANSIT",
+        "DELIVERED",
+        "COMPLETED",
+    }
 )
 
 
@@ -43,7 +49,9 @@ class CreditMemoFacts:
     magento_order: MagentoOrder  # re-read now: cumulative refunds
     created_by_us: bool  # the memo id is a result in our ledger
     tiktok_order: TikTokOrder | None
-    pending_request: TikTokCancellation | None = None  # buyer request awaiting the seller
+    pending_request: TikTokCancellation | None = (
+        None  # buyer request awaiting the seller
+    )
 
 
 def is_full_refund(order: MagentoOrder) -> bool:
@@ -53,7 +61,9 @@ def is_full_refund(order: MagentoOrder) -> bool:
     return bool(invoiced) and all(it.qty_refunded >= it.qty_invoiced for it in invoiced)
 
 
-def decide_cancel(facts: CreditMemoFacts, settings: RefundToCancelConfig, market: str) -> Decision:
+def decide_cancel(
+    facts: CreditMemoFacts, settings: RefundToCancelConfig, market: str
+) -> Decision:
     """Decide what to do on TikTok for one new Magento credit memo."""
     memo, order = facts.memo, facts.magento_order
     if facts.created_by_us or has_marker(memo.comments):
@@ -79,7 +89,9 @@ def decide_cancel(facts: CreditMemoFacts, settings: RefundToCancelConfig, market
             "refund as a TikTok return/refund in Seller Center"
         )
     if tiktok.status not in reasons.CANCELLABLE_STATUSES:
-        return Attention(f"TikTok order status {tiktok.status} cannot be seller-cancelled")
+        return Attention(
+            f"TikTok order status {tiktok.status} cannot be seller-cancelled"
+        )
 
     if full:
         request = facts.pending_request
@@ -101,14 +113,18 @@ def decide_cancel(facts: CreditMemoFacts, settings: RefundToCancelConfig, market
 def _partial_lines(facts: CreditMemoFacts, market: str) -> Decision:
     memo, tiktok = facts.memo, facts.tiktok_order
     assert tiktok is not None  # noqa: S101 - checked by the caller
-    if market not in reasons.PARTIAL_CANCEL_MARKETS:
+    if reasons.normalize_market(market) not in reasons.PARTIAL_CANCEL_MARKETS:
         return Attention(
             f"partial credit memo: TikTok allows line cancels only in US/UK (shop market "
             f"{market}); handle it in Seller Center"
         )
-    key = reasons.translate_reason("out_of_stock", market=market, order_status=tiktok.status)
+    key = reasons.translate_reason(
+        "out_of_stock", market=market, order_status=tiktok.status
+    )
     if key is None:
-        return Attention(f"no out-of-stock reason for a {tiktok.status} order in {market}")
+        return Attention(
+            f"no out-of-stock reason for a {tiktok.status} order in {market}"
+        )
     # Memo rows may include configurable children (qty 0 or duplicated): count top-level.
     order = facts.magento_order
     wanted: Counter[str] = Counter()
@@ -123,7 +139,9 @@ def _partial_lines(facts: CreditMemoFacts, market: str) -> Decision:
     live = [line for line in tiktok.lines if not line.cancelled]
     chosen: list[str] = []
     for sku, qty in sorted(wanted.items()):
-        matches = [line.line_id for line in live if sku in (line.seller_sku, line.sku_id)]
+        matches = [
+            line.line_id for line in live if sku in (line.seller_sku, line.sku_id)
+        ]
         if len(matches) < qty:
             return Attention(
                 f"credit memo refunds {qty} x {sku} but the TikTok order has "

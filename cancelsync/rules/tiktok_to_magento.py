@@ -34,10 +34,14 @@ class CancellationFacts:
 
     cancellation: TikTokCancellation
     caused_by_us: bool  # our own seller cancel, or a buyer request we approved
-    tiktok_order: TikTokOrder | None = None  # detail, to know whether the order is now whole-cancelled
+    tiktok_order: TikTokOrder | None = (
+        None  # detail, to know whether the order is now whole-cancelled
+    )
 
 
-def counts(cancellation: TikTokCancellation, settings: CancelToRefundConfig) -> Decision | None:
+def counts(
+    cancellation: TikTokCancellation, settings: CancelToRefundConfig
+) -> Decision | None:
     """Whether this cancellation is one to mirror; ``None`` means go on, else why not.
 
     Only cancellations TikTok has accepted count, initiated by the buyer, the system or the
@@ -45,7 +49,9 @@ def counts(cancellation: TikTokCancellation, settings: CancelToRefundConfig) -> 
     """
     c = cancellation
     if not c.accepted:
-        return Skip(f"cancellation status {c.cancel_status} is not an accepted cancellation")
+        return Skip(
+            f"cancellation status {c.cancel_status} is not an accepted cancellation"
+        )
     if c.role == "SELLER" and not settings.include_seller_cancellations:
         return Skip(
             "seller cancellation (Seller Center); include_seller_cancellations is off"
@@ -58,10 +64,9 @@ def counts(cancellation: TikTokCancellation, settings: CancelToRefundConfig) -> 
 def whole_order_cancelled(facts: CancellationFacts) -> bool:
     """The TikTok order is cancelled as a whole (after this cancellation)."""
     order = facts.tiktok_order
-    if not facts.cancellation.lines:
-        return True
     if order is None:
-        return False
+        # Without the order's detail only a line-less (whole-order) record can tell.
+        return not facts.cancellation.lines
     if order.status == "CANCELLED":
         return True
     return bool(order.lines) and all(line.cancelled for line in order.lines)
@@ -98,6 +103,13 @@ def decide_refund(
         return Done(f"Magento order #{order.magento_increment_id} is already closed")
 
     whole = whole_order_cancelled(facts)
+    if not whole and not cancel.lines:
+        # A record without lines on an order TikTok still shows as live: refunding
+        # everything on that word alone could refund goods that are still shipping.
+        return Attention(
+            "TikTok cancellation lists no lines but the order is not cancelled; "
+            "check it in Seller Center"
+        )
     top = order.top_level_items
     invoiced_rows = [it for it in top if it.qty_invoiced > 0]
     comment = (
@@ -119,11 +131,22 @@ def decide_refund(
             f"({', '.join(it.sku for it in partly)}); refund it by hand"
         )
     if fully_refunded(order):
-        return Done(f"Magento order #{order.magento_increment_id} is already fully refunded")
+        return Done(
+            f"Magento order #{order.magento_increment_id} is already fully refunded"
+        )
 
     if whole:
         items = [(it, it.refundable_qty) for it in top if it.refundable_qty > 0]
         shipping = max(order.shipping_amount - order.shipping_refunded, Decimal("0"))
+        if not items:
+            # An item-less memo is not possible (the client refuses one: Magento would
+            # refund every row); what is left is shipping or an adjustment.
+            if shipping > 0:
+                return Attention(
+                    f"every item of Magento order #{order.magento_increment_id} is already "
+                    f"refunded but {shipping} shipping is not; refund the shipping by hand"
+                )
+            return Done("every item and the shipping are already refunded in Magento")
     else:
         wanted = Counter(line.seller_sku or line.sku_id for line in cancel.lines)
         items = []

@@ -1,0 +1,468 @@
+"""Direction B rules: a TikTok cancellation → a Magento refund, cancel, or nothing."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from itertools import product
+
+import pytest
+from hypothesis import given, settings
+
+from cancelsync.config import CancelToRefundConfig
+from cancelsync.models import MagentoOrder, TikTokLine
+from cancelsync.rules.decisions import (
+    Apply,
+    Attention,
+    Decision,
+    Done,
+    MagentoCancelPlan,
+    RefundPlan,
+    Skip,
+    marker,
+)
+from cancelsync.rules.tiktok_to_magento import (
+    CancellationFacts,
+    amount_mismatch,
+    decide_refund,
+    fully_refunded,
+    whole_order_cancelled,
+)
+
+from .strategies import (
+    CANCEL_STATUSES,
+    ROLES,
+    configurable,
+    make_cancellation,
+    make_order,
+    make_tiktok_order,
+    refund_cases,
+    simple,
+)
+
+CENT = Decimal("0.01")
+DEFAULTS = CancelToRefundConfig()
+FAST = settings(max_examples=200, deadline=None)
+
+Case = tuple[CancellationFacts, MagentoOrder, CancelToRefundConfig]
+
+
+def _two_sku_order(**kw: str) -> MagentoOrder:
+    """A simple SKU-A x1 at 10.00 and a configurable SKU-B x3 at 20.00, 5.00 shipping."""
+    return make_order(
+        simple(100, "SKU-A", 1, price="10.00"),
+        configurable(110, "SKU-B", 3, price="20.00"),
+        **kw,
+    )
+
+
+def _lines(order: MagentoOrder, *line_ids: str) -> tuple[TikTokLine, ...]:
+    lines = make_tiktok_order(order).lines
+    return tuple(line for line in lines if line.line_id in line_ids)
+
+
+def _partial(order: MagentoOrder, *line_ids: str, **kw: str) -> CancellationFacts:
+    """Facts for a buyer cancellation of some lines; the TikTok order stays open."""
+    cancelled = frozenset(line_ids)
+    after = make_tiktok_order(order, cancelled=cancelled)
+    return CancellationFacts(
+        make_cancellation(_lines(order, *line_ids), **kw),
+        caused_by_us=False,
+        tiktok_order=after,
+    )
+
+
+def _whole(order: MagentoOrder, **kw: str) -> CancellationFacts:
+    """Facts for a whole-order cancellation (every line listed, order CANCELLED)."""
+    lines = make_tiktok_order(order).lines
+    return CancellationFacts(
+        make_cancellation(lines, **kw),
+        caused_by_us=False,
+        tiktok_order=make_tiktok_order(order, "CANCELLED"),
+    )
+
+
+def _plan(decision: Decision) -> RefundPlan:
+    assert isinstance(decision, Apply), decision
+    assert isinstance(decision.plan, RefundPlan), decision.plan
+    return decision.plan
+
+
+# ----------------------------------------------------------------------------- which count
+
+
+@pytest.mark.parametrize(
+    "status", ["CANCELLATION_REQUEST_SUCCESS", "CANCELLATION_REQUEST_COMPLETE"]
+)
+def test_accepted_cancellations_are_mirrored(status: str) -> None:
+    """SUCCESS and COMPLETE are accepted cancellations and lead to a refund."""
+    order = _two_sku_order()
+    decision = decide_refund(_whole(order, status=status), order, DEFAULTS)
+    assert _plan(decision).whole_order
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        "CANCELLATION_REQUEST_PENDING",
+        "CANCELLATION_REQUEST_CANCEL",
+        "CANCELLATION_REQUEST_CANCELLED",
+        "",
+    ],
+)
+def test_unaccepted_cancellations_are_skipped(status: str) -> None:
+    """Pending, withdrawn and unknown statuses are not cancellations to mirror."""
+    order = _two_sku_order()
+    decision = decide_refund(_whole(order, status=status), order, DEFAULTS)
+    assert isinstance(decision, Skip)
+    assert "not an accepted cancellation" in decision.reason
+
+
+@pytest.mark.parametrize("role", ["BUYER", "SYSTEM", "OPERATOR"])
+def test_buyer_system_and_operator_count_by_default(role: str) -> None:
+    """Buyer, system and platform cancellations are mirrored with default settings."""
+    order = _two_sku_order()
+    assert isinstance(decide_refund(_whole(order, role=role), order, DEFAULTS), Apply)
+
+
+def test_seller_cancellation_skipped_by_default() -> None:
+    """A Seller Center cancellation is skipped unless include_seller_cancellations is on."""
+    order = _two_sku_order()
+    facts = _whole(order, role="SELLER", cancel_type="CANCEL")
+    decision = decide_refund(facts, order, DEFAULTS)
+    assert isinstance(decision, Skip)
+    assert "include_seller_cancellations" in decision.reason
+    opted_in = CancelToRefundConfig(include_seller_cancellations=True)
+    assert isinstance(decide_refund(facts, order, opted_in), Apply)
+
+
+@pytest.mark.parametrize("role", ["", "ADMIN"])
+def test_unknown_role_is_skipped(role: str) -> None:
+    """A cancellation by an unknown role is never mirrored."""
+    order = _two_sku_order()
+    opted_in = CancelToRefundConfig(include_seller_cancellations=True)
+    assert isinstance(decide_refund(_whole(order, role=role), order, opted_in), Skip)
+
+
+def test_own_cancellation_is_never_echoed() -> None:
+    """A cancellation cancelsync caused itself is skipped, whatever the settings."""
+    order = _two_sku_order()
+    facts = CancellationFacts(
+        _whole(order).cancellation, caused_by_us=True, tiktok_order=None
+    )
+    opted_in = CancelToRefundConfig(include_seller_cancellations=True)
+    decision = decide_refund(facts, order, opted_in)
+    assert isinstance(decision, Skip)
+    assert "cancelsync itself" in decision.reason
+
+
+def test_every_role_status_and_setting_combination_is_gated() -> None:
+    """Exhaustively: a write happens iff accepted, counted, and not our own."""
+    order = _two_sku_order()
+    lines = make_tiktok_order(order).lines
+    for role, status, include, ours in product(
+        ROLES, CANCEL_STATUSES, (False, True), (False, True)
+    ):
+        facts = CancellationFacts(
+            make_cancellation(lines, role=role, status=status),
+            caused_by_us=ours,
+            tiktok_order=make_tiktok_order(order, "CANCELLED"),
+        )
+        cfg = CancelToRefundConfig(include_seller_cancellations=include)
+        counted = role in {"BUYER", "SYSTEM", "OPERATOR"} or (
+            role == "SELLER" and include
+        )
+        accepted = status.endswith(("_SUCCESS", "_COMPLETE"))
+        decision = decide_refund(facts, order, cfg)
+        assert isinstance(decision, Apply) is (counted and accepted and not ours), (
+            role,
+            status,
+            include,
+            ours,
+            decision,
+        )
+
+
+# ----------------------------------------------------------------------------- Magento state
+
+
+@pytest.mark.parametrize("state", ["holded", "payment_review"])
+def test_blocked_magento_states_need_attention(state: str) -> None:
+    """An order on hold or in payment review cannot be refunded: a person must act."""
+    order = _two_sku_order(state=state)
+    decision = decide_refund(_whole(order), order, DEFAULTS)
+    assert isinstance(decision, Attention)
+    assert "cancelsync retry" in decision.reason
+
+
+@pytest.mark.parametrize("state", ["canceled", "closed"])
+def test_finished_magento_states_are_done(state: str) -> None:
+    """A canceled or closed Magento order already reflects the cancellation."""
+    order = _two_sku_order(state=state)
+    assert isinstance(decide_refund(_whole(order), order, DEFAULTS), Done)
+
+
+def test_nothing_invoiced_whole_cancellation_cancels_magento_order() -> None:
+    """With nothing invoiced, a whole-order cancellation cancels the Magento order."""
+    order = make_order(simple(100, "SKU-A", 2, invoiced=0), state="new")
+    decision = decide_refund(_whole(order), order, DEFAULTS)
+    assert isinstance(decision, Apply)
+    plan = decision.plan
+    assert isinstance(plan, MagentoCancelPlan)
+    assert plan.magento_entity_id == order.magento_entity_id
+    assert marker("4035012345678") in plan.comment
+
+
+def test_nothing_invoiced_partial_cancellation_needs_attention() -> None:
+    """orders/{id}/cancel is all or nothing, so a partial cancellation goes to a person."""
+    order = make_order(simple(100, "SKU-A", 2, invoiced=0), state="new")
+    decision = decide_refund(_partial(order, "L100-0"), order, DEFAULTS)
+    assert isinstance(decision, Attention)
+    assert "nothing invoiced" in decision.reason
+
+
+def test_partly_invoiced_order_needs_attention() -> None:
+    """An order with some units not invoiced is left to a person."""
+    order = make_order(
+        simple(100, "SKU-A", 1), configurable(110, "SKU-B", 3, invoiced=1)
+    )
+    decision = decide_refund(_whole(order), order, DEFAULTS)
+    assert isinstance(decision, Attention)
+    assert "partly invoiced (SKU-B)" in decision.reason
+
+
+def test_fully_refunded_order_is_done() -> None:
+    """Every unit and all money refunded already: nothing to write."""
+    order = make_order(simple(100, "SKU-A", 2, refunded=2), shipping_refunded="5.00")
+    assert fully_refunded(order)
+    assert isinstance(decide_refund(_whole(order), order, DEFAULTS), Done)
+
+
+# ----------------------------------------------------------------------------- refund plans
+
+
+def test_whole_cancellation_refunds_everything_left_with_shipping() -> None:
+    """A whole-order cancellation refunds every refundable unit and the remaining shipping."""
+    order = _two_sku_order()
+    plan = _plan(decide_refund(_whole(order), order, DEFAULTS))
+    assert plan.whole_order
+    assert plan.items == ((100, Decimal("1")), (110, Decimal("3")))
+    assert plan.shipping_amount == Decimal("5.00")
+    assert plan.expected_amount == Decimal("75.00")
+    assert plan.return_to_stock_items == (100, 111, 110)
+    assert marker("4035012345678") in plan.comment
+
+
+def test_whole_cancellation_skips_rows_the_merchant_already_refunded() -> None:
+    """Rows already refunded in Magento are left out; partly refunded rows give the rest."""
+    order = make_order(
+        simple(100, "SKU-A", 1, refunded=1), configurable(110, "SKU-B", 3, refunded=1)
+    )
+    plan = _plan(decide_refund(_whole(order), order, DEFAULTS))
+    assert plan.items == ((110, Decimal("2")),)
+
+
+def test_cancellation_without_lines_is_whole_order() -> None:
+    """A cancellation that lists no lines is a whole-order cancellation."""
+    order = _two_sku_order()
+    facts = CancellationFacts(
+        make_cancellation(), caused_by_us=False, tiktok_order=None
+    )
+    assert whole_order_cancelled(facts)
+    assert _plan(decide_refund(facts, order, DEFAULTS)).whole_order
+
+
+def test_last_lines_cancelled_make_the_refund_whole() -> None:
+    """Cancelling the last live lines (earlier ones already gone) refunds as a whole order."""
+    order = _two_sku_order()
+    facts = CancellationFacts(
+        make_cancellation(_lines(order, "L110-2")),
+        caused_by_us=False,
+        tiktok_order=make_tiktok_order(order, "CANCELLED"),
+    )
+    plan = _plan(decide_refund(facts, order, DEFAULTS))
+    assert plan.whole_order
+    assert plan.shipping_amount == Decimal("5.00")
+
+
+def test_partial_cancellation_refunds_grouped_units_on_the_parent_row() -> None:
+    """Two TikTok lines of a configurable SKU become qty 2 on its parent row, shipping 0."""
+    order = _two_sku_order()
+    plan = _plan(decide_refund(_partial(order, "L110-0", "L110-2"), order, DEFAULTS))
+    assert not plan.whole_order
+    assert plan.items == ((110, Decimal("2")),)
+    assert plan.shipping_amount == 0
+    assert plan.expected_amount == Decimal("40.00")
+    assert set(plan.return_to_stock_items) == {110, 111}
+
+
+def test_partial_without_tiktok_order_detail_stays_partial() -> None:
+    """Lines listed but no order detail: treated as partial, never as a whole order."""
+    order = _two_sku_order()
+    facts = CancellationFacts(
+        make_cancellation(_lines(order, "L100-0")),
+        caused_by_us=False,
+        tiktok_order=None,
+    )
+    plan = _plan(decide_refund(facts, order, DEFAULTS))
+    assert plan.items == ((100, Decimal("1")),)
+    assert plan.shipping_amount == 0
+
+
+def test_restock_off_lists_nothing_to_return() -> None:
+    """With restock = false the plan returns nothing to stock."""
+    order = _two_sku_order()
+    no_restock = CancelToRefundConfig(restock=False)
+    plan = _plan(decide_refund(_whole(order), order, no_restock))
+    assert plan.return_to_stock_items == ()
+
+
+def test_sku_missing_from_magento_order_needs_attention() -> None:
+    """A cancelled TikTok SKU with no Magento row is reported, not guessed."""
+    order = _two_sku_order()
+    other = make_order(simple(100, "SKU-Z", 1))
+    facts = CancellationFacts(
+        make_cancellation(_lines(other, "L100-0")),
+        caused_by_us=False,
+        tiktok_order=None,
+    )
+    decision = decide_refund(facts, order, DEFAULTS)
+    assert isinstance(decision, Attention)
+    assert "'SKU-Z' is not on Magento order" in decision.reason
+
+
+def test_more_units_cancelled_than_left_to_refund_needs_attention() -> None:
+    """Cancelling more units than Magento can still refund is reported."""
+    order = make_order(
+        simple(100, "SKU-A", 1), configurable(110, "SKU-B", 3, refunded=2)
+    )
+    decision = decide_refund(_partial(order, "L110-0", "L110-1"), order, DEFAULTS)
+    assert isinstance(decision, Attention)
+    assert "only 1 left to refund" in decision.reason
+
+
+def test_cancelled_lines_already_refunded_are_done() -> None:
+    """Lines the merchant already refunded in Magento need no new credit memo."""
+    order = make_order(
+        simple(100, "SKU-A", 1, refunded=1), configurable(110, "SKU-B", 3)
+    )
+    decision = decide_refund(_partial(order, "L100-0"), order, DEFAULTS)
+    assert isinstance(decision, Done)
+
+
+def test_refund_beyond_what_was_paid_needs_attention() -> None:
+    """A plan worth more than total_paid - total_refunded (+1 cent) is never made."""
+    order = _two_sku_order(discount="30.00")
+    decision = decide_refund(_whole(order), order, DEFAULTS)
+    assert isinstance(decision, Attention)
+    assert "would exceed" in decision.reason
+
+
+def test_one_cent_of_rounding_is_tolerated() -> None:
+    """A plan one cent over what is left (rounding) is still applied."""
+    order = _two_sku_order(discount="0.01")
+    plan = _plan(decide_refund(_whole(order), order, DEFAULTS))
+    assert plan.expected_amount == order.total_paid + CENT
+
+
+def test_whole_cancellation_with_only_shipping_left_needs_attention() -> None:
+    """Items already refunded but shipping left: never an item-less credit memo."""
+    order = make_order(simple(100, "SKU-A", 2, refunded=2))
+    decision = decide_refund(_whole(order), order, DEFAULTS)
+    assert isinstance(decision, Attention)
+    assert "shipping" in decision.reason
+
+
+def test_whole_cancellation_with_only_an_adjustment_left_is_done() -> None:
+    """Items and shipping refunded, money left over (adjustment): nothing to refund."""
+    order = make_order(simple(100, "SKU-A", 2, refunded=2), shipping="0", discount="-3")
+    assert not fully_refunded(order)
+    assert isinstance(decide_refund(_whole(order), order, DEFAULTS), Done)
+
+
+@pytest.mark.parametrize(
+    ("expected", "tiktok", "mismatch"),
+    [
+        ("10.00", None, False),
+        ("10.00", "10.01", False),
+        ("10.00", "10.02", True),
+        ("10.00", "9.98", True),
+    ],
+)
+def test_amount_mismatch_tolerates_one_cent(
+    expected: str, tiktok: str | None, mismatch: bool
+) -> None:
+    """TikTok's refund total and Magento's amount may differ by a cent, not more."""
+    other = Decimal(tiktok) if tiktok is not None else None
+    assert amount_mismatch(Decimal(expected), other) is mismatch
+
+
+# ----------------------------------------------------------------------------- properties
+
+
+@FAST
+@given(refund_cases())
+def test_decisions_are_repeatable_and_gated(case: Case) -> None:
+    """Same answer twice; writes only for counted cancellations on a refundable order."""
+    facts, order, cfg = case
+    decision = decide_refund(facts, order, cfg)
+    assert decide_refund(facts, order, cfg) == decision
+    if not isinstance(decision, Apply):
+        return
+    c = facts.cancellation
+    assert not facts.caused_by_us
+    assert c.accepted
+    assert c.role in {"BUYER", "SYSTEM", "OPERATOR"} or (
+        c.role == "SELLER" and cfg.include_seller_cancellations
+    )
+    assert order.state not in {"holded", "payment_review", "canceled", "closed"}
+    if isinstance(decision.plan, MagentoCancelPlan):
+        assert all(it.qty_invoiced == 0 for it in order.items)
+        assert whole_order_cancelled(facts)
+
+
+@FAST
+@given(refund_cases(refundable=True))
+def test_refund_plans_stay_within_what_magento_can_refund(case: Case) -> None:
+    """Never over paid - refunded (+1 cent) or a row's refundable qty; shipping only whole."""
+    facts, order, cfg = case
+    decision = decide_refund(facts, order, cfg)
+    if not (isinstance(decision, Apply) and isinstance(decision.plan, RefundPlan)):
+        return
+    plan = decision.plan
+    assert plan.items, "an item-less memo would refund everything (or nothing)"
+    assert len({item_id for item_id, _ in plan.items}) == len(plan.items)
+    assert plan.whole_order == whole_order_cancelled(facts)
+    amount = plan.shipping_amount
+    for item_id, qty in plan.items:
+        row = order.item(item_id)
+        assert row is not None
+        assert row.parent_item_id is None  # qty goes on the row that holds it
+        assert 0 < qty <= row.refundable_qty
+        if not plan.whole_order:  # one TikTok line per unit, grouped by SKU
+            units = [ln for ln in facts.cancellation.lines if ln.seller_sku == row.sku]
+            assert qty == len(units)
+        amount += row.price * qty
+    assert amount == plan.expected_amount
+    assert amount <= order.total_paid - order.total_refunded + CENT
+    assert 0 <= plan.shipping_amount <= order.shipping_amount - order.shipping_refunded
+    if not plan.whole_order:
+        assert plan.shipping_amount == 0
+
+
+@FAST
+@given(refund_cases(refundable=True))
+def test_restock_lists_children_and_parents_only_when_on(case: Case) -> None:
+    """restock=false lists no ids; restock=true lists each refunded row and its children."""
+    facts, order, cfg = case
+    decision = decide_refund(facts, order, cfg)
+    if not (isinstance(decision, Apply) and isinstance(decision.plan, RefundPlan)):
+        return
+    stock = set(decision.plan.return_to_stock_items)
+    refunded = {item_id for item_id, _ in decision.plan.items}
+    if not cfg.restock:
+        assert not stock
+        return
+    expected = refunded | {
+        child.item_id for item_id in refunded for child in order.children_of(item_id)
+    }
+    assert stock == expected
