@@ -293,16 +293,8 @@ class Transport:
                 exc.request_id or request_id,
             )
             # A 429 / throttling code means the server refused without acting, so even a
-            # write may be retried; a 5xx after sending a write is an unknown outcome.
-            if write and resp.status_code >= 500:
-                raise OutcomeUnknownError(
-                    exc.message,
-                    platform=exc.platform,
-                    status=exc.status,
-                    code=exc.code,
-                    request_id=exc.request_id,
-                    hint="cancelsync re-reads the remote state before trying again",
-                ) from exc
+            # write may be retried; a 5xx (or any other transient answer) after sending a
+            # write is an unknown outcome.
             if write and not _is_throttle(exc):
                 raise OutcomeUnknownError(
                     exc.message,
