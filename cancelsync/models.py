@@ -121,10 +121,21 @@ class MagentoItem:
     qty_canceled: Decimal = Decimal("0")
     parent_item_id: int | None = None
     price: Decimal = Decimal("0")
+    row_total: Decimal | None = None
+    tax_amount: Decimal = Decimal("0")
+    discount_amount: Decimal = Decimal("0")
 
     @property
     def refundable_qty(self) -> Decimal:
         return self.qty_invoiced - self.qty_refunded
+
+    @property
+    def unit_refund_value(self) -> Decimal:
+        """What Magento refunds per unit: row total plus tax, less discount, per unit."""
+        if self.row_total is None or self.qty_ordered <= 0:
+            return self.price
+        net = self.row_total + self.tax_amount - abs(self.discount_amount)
+        return net / self.qty_ordered
 
 
 @dataclass(frozen=True)

@@ -168,7 +168,8 @@ def decide_refund(
         if not items:
             return Done("the cancelled lines are already refunded in Magento")
 
-    amount = sum((it.price * qty for it, qty in items), Decimal("0")) + shipping
+    amount = sum((it.unit_refund_value * qty for it, qty in items), Decimal("0"))
+    amount = amount.quantize(CENT) + shipping
     available = order.total_paid - order.total_refunded
     if amount - available > CENT:
         return Attention(

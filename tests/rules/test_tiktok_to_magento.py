@@ -466,3 +466,23 @@ def test_restock_lists_children_and_parents_only_when_on(case: Case) -> None:
         child.item_id for item_id in refunded for child in order.children_of(item_id)
     }
     assert stock == expected
+
+
+def test_expected_amount_uses_row_total_with_tax_and_discount() -> None:
+    """Magento's own per-unit value (row total + tax - discount) prices a partial refund."""
+    from dataclasses import replace
+
+    order = _two_sku_order()
+    taxed = tuple(
+        replace(it, row_total=Decimal("60.00"), tax_amount=Decimal("6.00"),
+                discount_amount=Decimal("-12.00"))
+        if it.sku == "SKU-B" and it.parent_item_id is None else it
+        for it in order.items
+    )  # fmt: skip
+    order = replace(order, items=taxed)
+    line_ids = [line.line_id for line in make_tiktok_order(order).lines
+                if line.seller_sku == "SKU-B"][:1]  # fmt: skip
+
+    plan = _plan(decide_refund(_partial(order, *line_ids), order, DEFAULTS))
+
+    assert plan.expected_amount == Decimal("18.00")  # (60 + 6 - 12) / 3

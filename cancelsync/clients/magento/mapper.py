@@ -78,6 +78,9 @@ def item_from_json(raw: Any, *, where: str = "magento order item") -> MagentoIte
         qty_canceled=r.dec("qty_canceled"),
         parent_item_id=r.opt_int("parent_item_id"),
         price=r.dec("price"),
+        row_total=r.dec("row_total") if "row_total" in r.raw else None,
+        tax_amount=r.dec("tax_amount"),
+        discount_amount=r.dec("discount_amount"),
     )
 
 
