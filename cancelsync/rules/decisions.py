@@ -30,6 +30,7 @@ class RefundPlan:
     comment: str
     expected_amount: Decimal  # Magento's own amount for these items + shipping
     whole_order: bool
+    tiktok_cancel_id: str = ""  # the marker in ``comment`` that proves it was applied
 
     kind = "magento_refund"
 

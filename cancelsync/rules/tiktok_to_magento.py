@@ -191,6 +191,7 @@ def decide_refund(
         comment=comment,
         expected_amount=amount,
         whole_order=whole,
+        tiktok_cancel_id=cancel.cancel_id,
     )
     return Apply(plan)
 

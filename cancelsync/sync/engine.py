@@ -137,11 +137,6 @@ class Engine:
 
     # ------------------------------------------------------------------ ledger helpers
 
-    def settled(self, key: str) -> bool:
-        """The event has a final ledger row (or an open one the retry pass owns)."""
-        entry = self.store.ledger.get(key)
-        return entry is not None
-
     def entry(self, key: str) -> LedgerEntry | None:
         return self.store.ledger.get(key)
 

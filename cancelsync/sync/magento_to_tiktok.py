@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from cancelsync.clock import to_epoch
-from cancelsync.errors import FatalApiError, NotFoundError
+from cancelsync.errors import NotFoundError
 from cancelsync.models import (
     MagentoCreditMemo,
     MagentoOrder,
@@ -287,6 +287,3 @@ class MagentoToTikTok:
         except NotFoundError:
             return
         self.process(memo)
-
-
-__all__ = ["DIRECTION", "STREAM", "FatalApiError", "MagentoToTikTok", "cancel_key"]

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
-from decimal import Decimal
 from typing import Any, Protocol
 
 from cancelsync.clock import to_epoch
-from cancelsync.errors import NotFoundError
+from cancelsync.errors import FatalApiError, NotFoundError
 from cancelsync.models import MagentoOrder, TikTokCancellation, TikTokOrder
 from cancelsync.rules import tiktok_to_magento as rules
 from cancelsync.rules.decisions import (
@@ -27,7 +26,6 @@ from cancelsync.rules.decisions import (
     RefundPlan,
     Skip,
     has_marker,
-    marker,
 )
 from cancelsync.store import Link
 from cancelsync.sync.engine import Engine, Event
@@ -299,8 +297,6 @@ class TikTokToMagento:
                 order = self.magento.get_order(plan.magento_entity_id)
                 if order.state == "canceled":
                     return "canceled"
-                from cancelsync.errors import FatalApiError
-
                 raise FatalApiError(
                     f"Magento refused to cancel order #{order.magento_increment_id} "
                     f"(state {order.state}); cancel or refund it by hand",
@@ -313,9 +309,10 @@ class TikTokToMagento:
     def reconcile(self, plan: Plan) -> str | None:
         """Is the effect already there? Our marker on a credit memo, or a canceled order."""
         if isinstance(plan, RefundPlan):
-            cancel_marker = _marker_in(plan.comment)
             for memo in self.magento.credit_memos_for_order(plan.magento_entity_id):
-                if cancel_marker and has_marker(memo.comments, cancel_marker):
+                if plan.tiktok_cancel_id and has_marker(
+                    memo.comments, plan.tiktok_cancel_id
+                ):
                     return str(memo.magento_creditmemo_id)
             return None
         if isinstance(plan, MagentoCancelPlan):
@@ -346,15 +343,3 @@ class TikTokToMagento:
         links = self.resolve_links([order_id])
         details = {o.tiktok_order_id: o for o in self._orders([order_id])}
         self.process(match, links.get(order_id), details.get(order_id))
-
-
-def _marker_in(comment: str) -> str | None:
-    start = comment.find("[cancelsync:")
-    if start < 0:
-        return None
-    end = comment.find("]", start)
-    return comment[start + len("[cancelsync:") : end] if end > start else None
-
-
-__all__ = ["DIRECTION", "STREAM", "TikTokToMagento", "marker", "refund_key"]
-_ = Decimal  # money types flow through plans
