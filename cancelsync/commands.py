@@ -20,6 +20,12 @@ def open_store(config: Config) -> Store:
     return Store.open(config.worker.database)
 
 
+def _token_scope(store: Store, cfg: StoreConfig) -> str:
+    from cancelsync.service import token_scope
+
+    return token_scope(store, cfg)
+
+
 def store_scope(store: Store, cfg: StoreConfig) -> str:
     """The key stored state lives under: the TikTok shop id once known, else the name."""
     shop_id = cfg.shop_id
@@ -82,7 +88,7 @@ def _print_report(report: Any, out: TextIO) -> None:
 
 
 def connect(config: Config, out: TextIO, *, store_name: str, auth_code: str) -> int:
-    from cancelsync.service import Worker, pick_shop
+    from cancelsync.service import Worker, pick_shop, token_scope
 
     cfg = config.store(store_name)
     with InstanceLock(config.worker.database):
@@ -108,7 +114,7 @@ def connect(config: Config, out: TextIO, *, store_name: str, auth_code: str) -> 
             grant = auth.exchange_code(auth_code)
             seed = seed_fingerprint(cfg.access_token, cfg.refresh_token)
             store.tokens.save(
-                store_scope(store, cfg),
+                token_scope(store, cfg),
                 pair_from_grant(grant),
                 seed,
                 worker.clock.now(),
@@ -235,7 +241,7 @@ def status_data(config: Config, store: Store) -> dict[str, Any]:
         scope = store_scope(store, cfg)
         last = store.cycles.last(scope)
         binding = store.shops.get(cfg.name)
-        tokens = store.tokens.get(scope) or store.tokens.get(f"store:{cfg.name}")
+        tokens = store.tokens.get(_token_scope(store, cfg))
         attention = store.ledger.in_state(scope, "needs_attention")
         failed = store.ledger.in_state(scope, "failed")
         stores.append(

@@ -42,6 +42,20 @@ def store_scope(store: Store, cfg: StoreConfig) -> str:
     return f"shop:{shop_id}" if shop_id else f"store:{cfg.name}"
 
 
+def token_scope(store: Store, cfg: StoreConfig) -> str:
+    """Where a store's rotated TikTok tokens live.
+
+    Stores seeded with the same app and token pair share one row: TikTok authorizes a
+    seller (possibly with several shops) and every refresh kills the previous refresh
+    token, so two copies of one authorization would break each other. A new seed in the
+    config (re-authorization) is a new row, so it wins over the old rotated pair.
+    """
+    seed = seed_fingerprint(cfg.access_token, cfg.refresh_token)
+    if seed is not None:
+        return f"seed:{cfg.app_key}:{seed}"
+    return store_scope(store, cfg)
+
+
 def pick_shop(shops: list[TikTokShop], cfg: StoreConfig) -> TikTokShop:
     """The configured ``shop_id``, or the only authorized shop."""
     if cfg.shop_id:
@@ -117,8 +131,7 @@ class Worker:
         seed = seed_fingerprint(cfg.access_token, cfg.refresh_token)
 
         def load() -> TokenPair | None:
-            scope = store_scope(self.store, cfg)
-            stored = self.store.tokens.get(scope)
+            stored = self.store.tokens.get(token_scope(self.store, cfg))
             if stored is not None:
                 pair, stored_seed = stored
                 # A changed seed in the config (re-authorization) wins over the stored pair.
@@ -133,7 +146,7 @@ class Worker:
             REDACTOR.add(pair.access_token, pair.refresh_token)
             # Saved even in --dry-run: a rotated refresh token must never be lost.
             self.store.tokens.save(
-                store_scope(self.store, cfg), pair, seed, self.clock.now()
+                token_scope(self.store, cfg), pair, seed, self.clock.now()
             )
 
         return TokenManager(auth, load=load, persist=persist, clock=self.clock,

@@ -13,6 +13,18 @@ import pytest
 from .conftest import Harness
 
 
+def _stored_tokens(harness: Harness, name: str = "us-main") -> object:
+    from cancelsync.config import load_config
+    from cancelsync.service import token_scope
+
+    config = load_config(harness.config_path)
+    store = harness.store()
+    try:
+        return store.tokens.get(token_scope(store, config.store(name)))
+    finally:
+        store.close()
+
+
 def test_check_passes_against_the_sandbox(harness: Harness) -> None:
     """`check` reaches both simulators and reports every probe as passed."""
     harness.sb.add_store("us-main")
@@ -109,9 +121,7 @@ def test_rotated_tokens_survive_across_runs(harness: Harness) -> None:
 
     rc, _ = harness.run("run", "--once")
     assert rc == 0
-    store = harness.store()
-    pair, _seed = store.tokens.get(f"shop:{harness.sb.demo.shop_id}") or (None, None)
-    store.close()
+    pair, _seed = _stored_tokens(harness) or (None, None)
     assert pair is not None
     assert pair.refresh_token != harness.sb.demo.refresh_token
 
@@ -133,9 +143,7 @@ def test_dry_run_still_saves_a_rotated_refresh_token(harness: Harness) -> None:
     rc, _ = harness.run("run", "--once", "--dry-run")
 
     assert rc == 0
-    store = harness.store()
-    stored = store.tokens.get(f"shop:{harness.sb.demo.shop_id}")
-    store.close()
+    stored = _stored_tokens(harness)
     assert stored is not None
     assert stored[0].refresh_token != harness.sb.demo.refresh_token
 
@@ -234,3 +242,39 @@ def test_stop_request_finishes_the_action_in_flight_and_keeps_the_cursor(
     rc, _ = harness.run("run", "--once")
     assert rc == 0
     assert [len(harness.memos(p.magento_entity_id)) for p in placed] == [1, 1, 1]
+
+
+def test_two_shops_of_one_authorization_share_their_rotated_tokens(
+    harness: Harness,
+) -> None:
+    """Two stores seeded with one seller's token pair both survive a refresh."""
+    from dataclasses import replace
+
+    from cancelsync.sandbox.harness import StoreSpec
+
+    sb = harness.sb
+    second_shop = sb.tiktok.add_shop(name="second shop", region="US")
+    access, refresh = sb.tiktok.seed_tokens(
+        sb.demo.app_key, [sb.demo.shop_id, second_shop]
+    )
+    shared = replace(sb.demo, access_token=access, refresh_token=refresh)
+    sb.stores.append(StoreSpec("first", shared, magento_store_ids=(1,)))
+    sb.stores.append(
+        StoreSpec(
+            "second",
+            replace(shared, shop_id=second_shop,
+                    shop_cipher=sb.tiktok.shop(second_shop)["cipher"]),
+            magento_store_ids=(2,),
+        )
+    )  # fmt: skip
+    rc, _ = harness.run("run", "--once")
+    assert rc == 0
+    sb.tiktok.expire_access_tokens()
+
+    for _ in range(2):
+        rc, _ = harness.run("run", "--once")
+        assert rc == 0
+
+    assert sb.tiktok_server.journal.count(r"GET /api/v2/token/refresh") == 1
+    statuses = {s["name"]: s["auth"]["status"] for s in harness.status()["stores"]}
+    assert statuses == {"first": "ok", "second": "ok"}
