@@ -9,6 +9,28 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A list item the mapper could not read: kept so it is reported, never dropped."""
+
+    item_id: str | None  # the platform's id for it, when even that much was readable
+    error: str
+
+
+class Page(list[T]):
+    """One page of mapped items, plus the items that could not be mapped."""
+
+    def __init__(
+        self, items: list[T], unreadable: list[Unreadable] | None = None
+    ) -> None:
+        super().__init__(items)
+        self.unreadable: list[Unreadable] = unreadable or []
+
 
 # ----------------------------------------------------------------------------- TikTok
 

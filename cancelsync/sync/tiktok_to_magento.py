@@ -16,7 +16,7 @@ from typing import Any, Protocol
 
 from cancelsync.clock import to_epoch
 from cancelsync.errors import FatalApiError, NotFoundError
-from cancelsync.models import MagentoOrder, TikTokCancellation, TikTokOrder
+from cancelsync.models import MagentoOrder, TikTokCancellation, TikTokOrder, Unreadable
 from cancelsync.rules import tiktok_to_magento as rules
 from cancelsync.rules.decisions import (
     Attention,
@@ -132,6 +132,8 @@ class TikTokToMagento:
     # ------------------------------------------------------------------ one page
 
     def process_page(self, page: list[TikTokCancellation]) -> None:
+        for bad in getattr(page, "unreadable", ()):
+            self._unreadable(bad)
         todo: list[TikTokCancellation] = []
         seen: set[str] = set()
         for c in page:
@@ -198,6 +200,29 @@ class TikTokToMagento:
                         continue
                 result[oid] = link
         return result
+
+    def _bare_event(self, cancel_id: str, order_id: str | None) -> Event:
+        ids = {"tiktok_cancel_id": cancel_id, "tiktok_order_id": order_id}
+        return Event(refund_key(self.shop_id, cancel_id), DIRECTION, "magento_refund",
+                     ids, {"tiktok_cancel_id": cancel_id})  # fmt: skip
+
+    def _unreadable(self, bad: Unreadable) -> None:
+        """A cancellation the mapper could not read: reported once, never dropped."""
+        self.engine.report.counts["unreadable"] += 1
+        if bad.item_id is None:
+            # Without an id there is no key to remember it by; the log line and the
+            # cycle's failure count make it visible, and the overlap re-reads it.
+            self.engine.report.failures += 1
+            self.engine.log.error("tiktok.cancellation.unreadable", error=bad.error)
+            return
+        key = refund_key(self.shop_id, bad.item_id)
+        if self.engine.entry(key) is not None:
+            return
+        self.engine.record(
+            self._bare_event(bad.item_id, None),
+            Attention(f"TikTok sent a cancellation cancelsync cannot read ({bad.error}); "
+                      "check it in Seller Center, then `cancelsync retry`"),
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ one event
 
@@ -326,19 +351,27 @@ class TikTokToMagento:
         """Re-drive one open ledger row (failed with backoff due, or pending after a crash)."""
         order_id = entry_payload.get("tiktok_order_id")
         cancel_id = entry_payload.get("tiktok_cancel_id")
-        if not order_id or not cancel_id:
+        if not cancel_id:
             return
         match = None
-        for page in self.tiktok.search_cancellations(order_ids=[order_id]):
+        query = {"order_ids": [order_id]} if order_id else {"cancel_ids": [cancel_id]}
+        for page in self.tiktok.search_cancellations(**query):
+            for bad in getattr(page, "unreadable", ()):
+                if bad.item_id == cancel_id:
+                    self.engine.record(
+                        self._bare_event(cancel_id, order_id),
+                        Attention(f"still unreadable: {bad.error}"),
+                    )
+                    return
             for c in page:
                 if c.cancel_id == cancel_id:
                     match = c
-        if match is None:
+                    order_id = c.tiktok_order_id
+        if match is None or not order_id:
             self.engine.record(
-                Event(refund_key(self.shop_id, cancel_id), DIRECTION, "magento_refund",
-                      {"tiktok_order_id": order_id, "tiktok_cancel_id": cancel_id}, {}),
+                self._bare_event(cancel_id, order_id),
                 Attention("the TikTok cancellation can no longer be found"),
-            )  # fmt: skip
+            )
             return
         links = self.resolve_links([order_id])
         details = {o.tiktok_order_id: o for o in self._orders([order_id])}

@@ -314,3 +314,40 @@ def test_retryable_failure_backs_off_and_does_not_block_others(
     rc, _ = harness.run("run", "--once", retry_backoff_seconds=0)
     assert rc == 0
     assert [len(harness.memos(p.magento_entity_id)) for p in (one, two)] == [1, 1]
+
+
+def test_unreadable_cancellation_is_reported_and_does_not_block_the_page(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One garbled cancellation needs attention; the others on its page still sync."""
+    from cancelsync.clients.tiktok import mapper
+    from cancelsync.errors import DataError
+
+    harness.sb.add_store("us-main")
+    bad = harness.sb.place_order([{"sku": "A", "qty": 1, "price": 5.0}])
+    good = harness.sb.place_order([{"sku": "B", "qty": 1, "price": 6.0}])
+    bad_cancel = harness.sb.tiktok.buyer_cancel(bad.tiktok_order_id)
+    harness.sb.tiktok.buyer_cancel(good.tiktok_order_id)
+    real = mapper.cancellation_from_json
+
+    def garbled(raw: object, where: str = "cancellation") -> object:
+        if isinstance(raw, dict) and raw.get("cancel_id") == bad_cancel:
+            raise DataError(f"{where}.refund_amount: not a decimal")
+        return real(raw, where)
+
+    monkeypatch.setattr(mapper, "cancellation_from_json", garbled)
+    rc, _ = harness.run("run", "--once")
+
+    assert rc == 1  # a new item needs attention
+    assert harness.memos(bad.magento_entity_id) == []
+    assert len(harness.memos(good.magento_entity_id)) == 1
+    attention = harness.status()["stores"][0]["needs_attention"]
+    assert len(attention) == 1
+    assert "cannot read" in attention[0]["reason"]
+
+    monkeypatch.setattr(mapper, "cancellation_from_json", real)  # TikTok fixed its data
+    rc, _ = harness.run("retry", "--all")
+    rc, _ = harness.run("run", "--once")
+    assert rc == 0
+    assert len(harness.memos(bad.magento_entity_id)) == 1
+    assert len(harness.memos(good.magento_entity_id)) == 1

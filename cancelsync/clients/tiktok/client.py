@@ -346,6 +346,7 @@ class TikTokClient:
         cancel_status: str | Sequence[str] | None = None,
         cancel_types: str | Sequence[str] | None = None,
         order_ids: Sequence[str] | None = None,
+        cancel_ids: Sequence[str] | None = None,
         sort_field: str = "update_time",
         sort_order: str = "ASC",
         page_size: int = 50,
@@ -362,6 +363,7 @@ class TikTokClient:
             ("cancel_status", _listify(cancel_status)),
             ("cancel_types", _listify(cancel_types)),
             ("order_ids", _listify(order_ids)),
+            ("cancel_ids", _listify(cancel_ids)),
         ):
             if value is not None:
                 body[key] = value
@@ -371,8 +373,11 @@ class TikTokClient:
             "sort_order": sort_order,
         }
         for data in self._pages(CANCEL_SEARCH_PATH, params=params, body=body):
-            items = mapper.cancellations_from_json(data)
-            log.debug("tiktok.page.fetched", kind="cancellations", count=len(items))
+            items = mapper.cancellations_page_from_json(data)
+            log.debug(
+                "tiktok.page.fetched", kind="cancellations", count=len(items),
+                unreadable=len(items.unreadable),
+            )  # fmt: skip
             yield items
 
     def cancel_order(

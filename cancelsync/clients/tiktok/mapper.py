@@ -16,12 +16,14 @@ from typing import Any
 from cancelsync.clock import from_epoch
 from cancelsync.errors import DataError
 from cancelsync.models import (
+    Page,
     TikTokCancellation,
     TikTokCancelLine,
     TikTokLine,
     TikTokOrder,
     TikTokShop,
     TokenGrant,
+    Unreadable,
 )
 
 
@@ -273,6 +275,21 @@ def cancellations_from_json(data: Any) -> list[TikTokCancellation]:
         cancellation_from_json(item, f"cancellations[{i}]")
         for i, item in enumerate(_list(body, "cancellations", "data"))
     ]
+
+
+def cancellations_page_from_json(data: Any) -> Page[TikTokCancellation]:
+    """Like ``cancellations_from_json``, but one unreadable entry does not sink the page:
+    it is returned in ``Page.unreadable`` (with its ``cancel_id`` when readable)."""
+    body = _obj(data, "data")
+    good: list[TikTokCancellation] = []
+    bad: list[Unreadable] = []
+    for i, item in enumerate(_list(body, "cancellations", "data")):
+        try:
+            good.append(cancellation_from_json(item, f"cancellations[{i}]"))
+        except DataError as exc:
+            cancel_id = item.get("cancel_id") if isinstance(item, Mapping) else None
+            bad.append(Unreadable(str(cancel_id) if cancel_id else None, str(exc)))
+    return Page(good, bad)
 
 
 def cancel_result_from_json(data: Any) -> tuple[str, str]:
