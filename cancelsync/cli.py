@@ -97,8 +97,18 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox = sub.add_parser(
         "sandbox", help="run simulated Magento + TikTok Shop on loopback"
     )
-    sandbox.add_argument("--magento-port", type=int, default=0)
-    sandbox.add_argument("--tiktok-port", type=int, default=0)
+    sandbox.add_argument(
+        "--magento-port",
+        type=int,
+        default=0,
+        help="Magento simulator port (default: any free)",
+    )
+    sandbox.add_argument(
+        "--tiktok-port",
+        type=int,
+        default=0,
+        help="TikTok simulator port (default: any free)",
+    )
     sandbox.add_argument(
         "--write-config",
         type=Path,
