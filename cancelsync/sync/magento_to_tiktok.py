@@ -14,12 +14,13 @@ from datetime import timedelta
 from typing import Any, Protocol
 
 from cancelsync.clock import to_epoch
-from cancelsync.errors import NotFoundError
+from cancelsync.errors import DataError, NotFoundError
 from cancelsync.models import (
     MagentoCreditMemo,
     MagentoOrder,
     TikTokCancellation,
     TikTokOrder,
+    Unreadable,
 )
 from cancelsync.rules import magento_to_tiktok as rules
 from cancelsync.rules.decisions import (
@@ -150,6 +151,8 @@ class MagentoToTikTok:
     # ------------------------------------------------------------------ one page
 
     def process_page(self, memos: list[MagentoCreditMemo]) -> None:
+        for bad in getattr(memos, "unreadable", ()):
+            self._unreadable(bad)
         for memo in memos:
             key = cancel_key(self.shop_id, memo.magento_creditmemo_id)
             if self.engine.entry(key) is not None:
@@ -157,6 +160,30 @@ class MagentoToTikTok:
             self.engine.check_stop()
             self.engine.report.counts["seen"] += 1
             self.process(memo)
+
+    def _unreadable(self, bad: Unreadable, *, retrying: bool = False) -> None:
+        """A credit memo the mapper could not read: reported once, never dropped."""
+        engine = self.engine
+        engine.report.counts["unreadable"] += 1
+        if bad.item_id is None:
+            engine.report.failures += 1
+            engine.log.error("magento.creditmemo.unreadable", error=bad.error)
+            return
+        key = cancel_key(self.shop_id, int(bad.item_id))
+        if engine.entry(key) is not None and not retrying:
+            return  # reported before, or the retry pass owns it
+        event = Event(
+            key, DIRECTION, "tiktok_cancel",
+            {"magento_creditmemo_id": int(bad.item_id)},
+            {"magento_creditmemo_id": int(bad.item_id)},
+        )  # fmt: skip
+        engine.record(
+            event,
+            Attention(
+                f"Magento credit memo {bad.item_id} cannot be read ({bad.error}); "
+                "check it in Magento, then `cancelsync retry`"
+            ),
+        )
 
     def _order(self, magento_entity_id: int) -> MagentoOrder:
         if magento_entity_id not in self._orders:
@@ -285,5 +312,8 @@ class MagentoToTikTok:
         try:
             memo = self.magento.get_credit_memo(int(memo_id))
         except NotFoundError:
+            return
+        except DataError as exc:
+            self._unreadable(Unreadable(str(memo_id), str(exc)), retrying=True)
             return
         self.process(memo)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from .conftest import Harness
 
 
@@ -310,3 +312,42 @@ def test_direction_enabled_later_starts_at_the_lookback(harness: Harness) -> Non
     assert harness.cancel_posts() == 2
     cursors = harness.status()["stores"][0]["cursors"]
     assert cursors["magento.creditmemos"] == 2
+
+
+def test_unreadable_credit_memo_is_reported_and_does_not_block_others(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One garbled credit memo needs attention; the next memo still cancels its order."""
+    from cancelsync.clients.magento import mapper
+    from cancelsync.errors import DataError
+
+    harness.sb.add_store("us-main", refund_to_cancel=True)
+    bad = harness.sb.place_order([{"sku": "A", "qty": 1, "price": 5.0}])
+    good = harness.sb.place_order([{"sku": "B", "qty": 1, "price": 6.0}])
+    bad_memo = harness.sb.magento.create_credit_memo(bad.magento_entity_id, None)
+    harness.sb.magento.create_credit_memo(good.magento_entity_id, None)
+    real = mapper.credit_memo_from_json
+
+    def garbled(raw: object, *args: object, **kwargs: object) -> object:
+        if isinstance(raw, dict) and raw.get("entity_id") == bad_memo:
+            raise DataError("magento credit memo.grand_total: not a number")
+        return real(raw, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(mapper, "credit_memo_from_json", garbled)
+    rc, _ = harness.run("run", "--once")
+
+    assert rc == 1
+    assert harness.sb.tiktok.order(good.tiktok_order_id)["status"] == "CANCELLED"
+    assert harness.sb.tiktok.order(bad.tiktok_order_id)["status"] == "AWAITING_SHIPMENT"
+    attention = harness.status()["stores"][0]["needs_attention"]
+    assert len(attention) == 1
+    assert "cannot be read" in attention[0]["reason"]
+
+    rc, _ = harness.run("retry", "--all")
+    rc, _ = harness.run("run", "--once")  # still garbled: reported again, no crash
+    assert rc == 1
+    monkeypatch.setattr(mapper, "credit_memo_from_json", real)  # the store was fixed
+    rc, _ = harness.run("retry", "--all")
+    rc, _ = harness.run("run", "--once")
+    assert rc == 0
+    assert harness.sb.tiktok.order(bad.tiktok_order_id)["status"] == "CANCELLED"

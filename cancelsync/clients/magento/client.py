@@ -44,7 +44,7 @@ from cancelsync.errors import (
     NotFoundError,
     OutcomeUnknownError,
 )
-from cancelsync.models import MagentoCreditMemo, MagentoOrder
+from cancelsync.models import MagentoCreditMemo, MagentoOrder, Page
 
 ID_BATCH = 50  # ids per "in" filter: keeps URLs short and pages small
 MSI_MODULES = frozenset({"Magento_Inventory", "Magento_InventorySales"})
@@ -213,7 +213,8 @@ class MagentoClient:
         *,
         after_entity_id: int = 0,
         page_size: int = 100,
-    ) -> Iterator[list[T]]:
+        tolerant: bool = False,
+    ) -> Iterator[Page[T]]:
         return keyset_pages(
             lambda criteria: self.search(endpoint, criteria),
             base,
@@ -222,6 +223,7 @@ class MagentoClient:
             after_entity_id=after_entity_id,
             page_size=page_size,
             label=f"magento {endpoint}",
+            tolerant=tolerant,
         )
 
     @staticmethod
@@ -236,7 +238,7 @@ class MagentoClient:
         *,
         store_ids: Sequence[int] = (),
         page_size: int = 100,
-    ) -> Iterator[list[MagentoCreditMemo]]:
+    ) -> Iterator[Page[MagentoCreditMemo]]:
         """Yield pages of credit memos with ``entity_id > after_entity_id``, ascending.
 
         Keyset paging (``currentPage`` stays 1); filter by ``store_id`` when given.
@@ -250,6 +252,7 @@ class MagentoClient:
             _memo_id,
             after_entity_id=after_entity_id,
             page_size=page_size,
+            tolerant=True,  # the engine reports unreadable memos by id
         )
 
     def latest_credit_memo_id(self, *, store_ids: Sequence[int] = ()) -> int | None:
@@ -268,7 +271,7 @@ class MagentoClient:
         *,
         store_ids: Sequence[int] = (),
         page_size: int = 100,
-    ) -> list[MagentoCreditMemo]:
+    ) -> Page[MagentoCreditMemo]:
         """Every credit memo with ``created_at >= since`` (the late-commit rescan).
 
         ``since`` must be aware; it is compared as Magento's UTC
@@ -278,12 +281,13 @@ class MagentoClient:
         base = self._with_stores(
             SearchCriteria().where("created_at", since, "gteq"), store_ids
         )
-        memos: list[MagentoCreditMemo] = []
+        memos: Page[MagentoCreditMemo] = Page([])
         for page in self._keyset(
             "creditmemos", base, mapper.credit_memo_from_json, _memo_id,
-            page_size=page_size,
+            page_size=page_size, tolerant=True,
         ):  # fmt: skip
             memos.extend(page)
+            memos.unreadable.extend(page.unreadable)
         return memos
 
     def credit_memos_for_order(self, magento_entity_id: int) -> list[MagentoCreditMemo]:

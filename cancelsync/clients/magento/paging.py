@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from cancelsync.clients.magento.search import MAX_PAGE_SIZE, SearchCriteria
 from cancelsync.errors import DataError
+from cancelsync.models import Page, Unreadable
 
 T = TypeVar("T")
 Search = Callable[[SearchCriteria], tuple[list[Any], int | None]]
@@ -27,13 +28,17 @@ def keyset_pages(
     after_entity_id: int = 0,
     page_size: int = 100,
     label: str = "magento search",
-) -> Iterator[list[T]]:
+    tolerant: bool = False,
+) -> Iterator[Page[T]]:
     """Yield pages of ``convert(row)`` with ``key > cursor``, ascending and deduped.
 
     Args:
         search: runs one search and returns ``(rows, total_count)``.
         base: the filters every page shares (the cursor filter is added here).
         key: the ``entity_id`` of a converted row.
+        tolerant: a row ``convert`` cannot read goes to ``Page.unreadable`` (with its
+            ``entity_id`` when readable) instead of failing the page. Only for callers
+            that report unreadable rows: dropping one silently would lose an event.
     """
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
@@ -46,22 +51,46 @@ def keyset_pages(
         )
         raw_rows, total = search(criteria)
         fresh: dict[int, T] = {}
-        for record in (convert(raw) for raw in raw_rows):
+        unreadable: dict[int | None, Unreadable] = {}
+        for raw in raw_rows:
+            try:
+                record = convert(raw)
+            except DataError as exc:
+                if not tolerant:
+                    raise
+                raw_id = _raw_id(raw)
+                if raw_id is None or raw_id > cursor:
+                    unreadable.setdefault(
+                        raw_id,
+                        Unreadable(None if raw_id is None else str(raw_id), str(exc)),
+                    )
+                continue
             if key(record) > cursor:
                 fresh.setdefault(key(record), record)
-        if raw_rows and not fresh:
+        skipped_to = max((i for i in unreadable if i is not None), default=cursor)
+        if raw_rows and not fresh and skipped_to <= cursor:
             raise DataError(
                 f"{label}: a page after entity_id {cursor} returned only rows at or "
                 "below it (the store ignored the entity_id filter); stopping instead "
                 "of looping"
             )
-        if not fresh:
+        if not fresh and not unreadable:
             return
-        yield [fresh[k] for k in sorted(fresh)]
+        yield Page([fresh[k] for k in sorted(fresh)], list(unreadable.values()))
         if total is not None and total <= len(raw_rows):
             return  # this page held every matching row
         if len(raw_rows) < page_size and total is None:
             return  # a short page is the last one
         # A full page, or a short one while total_count says more match (the store
         # caps pageSize below ours): move the cursor on.
-        cursor = max(fresh)
+        cursor = max([*fresh, skipped_to])
+
+
+def _raw_id(raw: Any) -> int | None:
+    """The ``entity_id`` of a raw row, if even that much is readable."""
+    value = raw.get("entity_id") if isinstance(raw, dict) else None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
