@@ -54,6 +54,17 @@ class CreditMemoFacts:
     )
 
 
+def looks_like_tiktok_order_id(value: str | None) -> bool:
+    """TikTok order ids are long digit strings (about 18 digits).
+
+    ``ext_order_id`` is shared with other channels' importers; a value that cannot be a
+    TikTok id (e.g. an Amazon ``123-1234567-1234567``) is not this worker's business.
+    """
+    if not value:
+        return False
+    return value.isdigit() and 15 <= len(value) <= 22
+
+
 def is_full_refund(order: MagentoOrder) -> bool:
     """Every invoiced unit of every item is refunded (shipping does not matter)."""
     top = order.top_level_items

@@ -194,7 +194,7 @@ class MagentoToTikTok:
         engine = self.engine
         order = self._order(memo.magento_entity_id)
         tiktok_id = order.tiktok_order_id
-        if not tiktok_id:
+        if tiktok_id is None or not rules.looks_like_tiktok_order_id(tiktok_id):
             return  # not a TikTok order: nothing to do, nothing to record
         link = self.store.links.find_by_magento(order.magento_entity_id)
         if link is not None and link.scope != engine.scope:

@@ -25,6 +25,7 @@ from cancelsync.rules.magento_to_tiktok import (
     CreditMemoFacts,
     decide_cancel,
     is_full_refund,
+    looks_like_tiktok_order_id,
 )
 
 from .strategies import (
@@ -434,3 +435,21 @@ def test_line_cancels_never_cover_every_live_line(case: MemoCase) -> None:
             refunded[row.sku] += int(row.qty)
     by_line = {line.line_id: line.seller_sku for line in tiktok.lines}
     assert Counter(by_line[line_id] for line_id in chosen) == refunded
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("576461413038785752", True),
+        ("5764614130387857521", True),
+        ("123-1234567-1234567", False),  # an Amazon order id in the shared column
+        ("100000123", False),  # a Magento increment id
+        ("", False),
+        (None, False),
+    ],
+)
+def test_only_tiktok_shaped_ids_are_taken_for_tiktok_orders(
+    value: str | None, expected: bool
+) -> None:
+    """ext_order_id values other channels wrote are not mistaken for TikTok orders."""
+    assert looks_like_tiktok_order_id(value) is expected
