@@ -151,6 +151,9 @@ class MagentoToTikTok:
     # ------------------------------------------------------------------ one page
 
     def process_page(self, memos: list[MagentoCreditMemo]) -> None:
+        # Orders are cached per page only: read after the page's memos were listed, an
+        # order's refunded quantities include every memo on the page.
+        self._orders.clear()
         for bad in getattr(memos, "unreadable", ()):
             self._unreadable(bad)
         for memo in memos:
@@ -233,9 +236,9 @@ class MagentoToTikTok:
                 except ValueError as exc:
                     engine.record(event, Attention(str(exc)))
                     return
-        # Re-read the order now: cumulative refunds decide full vs partial.
-        fresh_order = self.magento.get_order(order.magento_entity_id)
-        self._orders[order.magento_entity_id] = fresh_order
+        # The order was read this cycle, after its memos were listed, so its refunded
+        # quantities are cumulative: they decide full vs partial.
+        fresh_order = order
         pending = None
         if (
             tiktok_order is not None
