@@ -278,3 +278,39 @@ def test_two_shops_of_one_authorization_share_their_rotated_tokens(
     assert sb.tiktok_server.journal.count(r"GET /api/v2/token/refresh") == 1
     statuses = {s["name"]: s["auth"]["status"] for s in harness.status()["stores"]}
     assert statuses == {"first": "ok", "second": "ok"}
+
+
+def test_no_secret_reaches_the_logs_of_a_real_run(
+    harness: Harness, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A run that refreshes tokens and writes both ways prints no secret, old or new."""
+    harness.sb.add_store("us-main", refund_to_cancel=True)
+    a = harness.sb.place_order([{"sku": "A", "qty": 1, "price": 5.0}])
+    b = harness.sb.place_order([{"sku": "B", "qty": 1, "price": 5.0}])
+    harness.sb.tiktok.buyer_cancel(a.tiktok_order_id)
+    harness.sb.magento.create_credit_memo(b.magento_entity_id, None)
+    harness.sb.tiktok.expire_access_tokens()
+    capsys.readouterr()
+
+    rc, _ = harness.run("run", "--once")
+    rc2, _ = harness.run("check")
+    logs = capsys.readouterr().err
+
+    assert (rc, rc2) == (0, 0)
+    assert "http.request" in logs  # the logs were captured at all
+    stored = _stored_tokens(harness)
+    assert stored is not None
+    rotated = stored[0]  # type: ignore[index]
+    creds = harness.sb.credentials
+    secrets = [
+        harness.sb.demo.app_secret,
+        harness.sb.demo.access_token,
+        harness.sb.demo.refresh_token,
+        rotated.access_token,
+        rotated.refresh_token,
+        creds.consumer_secret,
+        creds.access_token,
+        creds.access_token_secret,
+    ]
+    for secret in secrets:
+        assert secret not in logs
