@@ -11,6 +11,7 @@ from typing import Any, TextIO
 from cancelsync.config import Config, StoreConfig
 from cancelsync.errors import ConfigError
 from cancelsync.lock import InstanceLock
+from cancelsync.scopes import store_scope, token_scope
 from cancelsync.store import Store
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -18,21 +19,6 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
 def open_store(config: Config) -> Store:
     return Store.open(config.worker.database)
-
-
-def _token_scope(store: Store, cfg: StoreConfig) -> str:
-    from cancelsync.service import token_scope
-
-    return token_scope(store, cfg)
-
-
-def store_scope(store: Store, cfg: StoreConfig) -> str:
-    """The key stored state lives under: the TikTok shop id once known, else the name."""
-    shop_id = cfg.shop_id
-    if shop_id is None:
-        binding = store.shops.get(cfg.name)
-        shop_id = binding.tiktok_shop_id if binding else None
-    return f"shop:{shop_id}" if shop_id else f"store:{cfg.name}"
 
 
 # --------------------------------------------------------------------------- run
@@ -88,7 +74,7 @@ def _print_report(report: Any, out: TextIO) -> None:
 
 
 def connect(config: Config, out: TextIO, *, store_name: str, auth_code: str) -> int:
-    from cancelsync.service import Worker, pick_shop, token_scope
+    from cancelsync.service import Worker, pick_shop
 
     cfg = config.store(store_name)
     with InstanceLock(config.worker.database):
@@ -241,7 +227,7 @@ def status_data(config: Config, store: Store) -> dict[str, Any]:
         scope = store_scope(store, cfg)
         last = store.cycles.last(scope)
         binding = store.shops.get(cfg.name)
-        tokens = store.tokens.get(_token_scope(store, cfg))
+        tokens = store.tokens.get(token_scope(store, cfg))
         attention = store.ledger.in_state(scope, "needs_attention")
         failed = store.ledger.in_state(scope, "failed")
         stores.append(

@@ -26,34 +26,12 @@ from cancelsync.config import Config, StoreConfig
 from cancelsync.errors import ConfigError
 from cancelsync.log import REDACTOR
 from cancelsync.models import TikTokShop
+from cancelsync.scopes import store_scope, token_scope
 from cancelsync.store import ShopBinding, Store, TokenPair, seed_fingerprint
 from cancelsync.sync.cycle import ShopContext, run_store_cycle
 from cancelsync.sync.engine import CycleReport
 
 log = structlog.get_logger("cancelsync.service")
-
-
-def store_scope(store: Store, cfg: StoreConfig) -> str:
-    """Stored state lives under the TikTok shop id once known, else the store name."""
-    shop_id = cfg.shop_id
-    if shop_id is None:
-        binding = store.shops.get(cfg.name)
-        shop_id = binding.tiktok_shop_id if binding else None
-    return f"shop:{shop_id}" if shop_id else f"store:{cfg.name}"
-
-
-def token_scope(store: Store, cfg: StoreConfig) -> str:
-    """Where a store's rotated TikTok tokens live.
-
-    Stores seeded with the same app and token pair share one row: TikTok authorizes a
-    seller (possibly with several shops) and every refresh kills the previous refresh
-    token, so two copies of one authorization would break each other. A new seed in the
-    config (re-authorization) is a new row, so it wins over the old rotated pair.
-    """
-    seed = seed_fingerprint(cfg.access_token, cfg.refresh_token)
-    if seed is not None:
-        return f"seed:{cfg.app_key}:{seed}"
-    return store_scope(store, cfg)
 
 
 def pick_shop(shops: list[TikTokShop], cfg: StoreConfig) -> TikTokShop:

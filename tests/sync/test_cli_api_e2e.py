@@ -15,7 +15,7 @@ from .conftest import Harness
 
 def _stored_tokens(harness: Harness, name: str = "us-main") -> object:
     from cancelsync.config import load_config
-    from cancelsync.service import token_scope
+    from cancelsync.scopes import token_scope
 
     config = load_config(harness.config_path)
     store = harness.store()
