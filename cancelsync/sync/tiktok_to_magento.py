@@ -45,6 +45,7 @@ class MagentoPort(Protocol):
 
 class TikTokPort(Protocol):
     def search_cancellations(self, **kw: Any) -> Iterator[list[TikTokCancellation]]: ...
+    def search_orders(self, **kw: Any) -> Iterator[list[TikTokOrder]]: ...
     def get_orders(self, ids: list[str]) -> list[TikTokOrder]: ...
 
 
@@ -62,6 +63,8 @@ class TikTokToMagento:
         self.tiktok = tiktok
         self.settings = engine.cfg.tiktok_cancel_to_magento_refund
         self.store = engine.store
+        # Orders whose cancellation was decided this cycle (a dry run records nothing).
+        self._decided_orders: set[str] = set()
 
     # ------------------------------------------------------------------ discovery
 
@@ -106,6 +109,7 @@ class TikTokToMagento:
         ):
             self.process_page(page)
             self._advance([c.update_time for c in page])
+        self.cross_check_orders(ge, lt)
         # The whole window was read: the next cycle starts at its end (minus the overlap).
         self._advance_to(lt)
         if fresh and not self.engine.dry_run:
@@ -113,6 +117,46 @@ class TikTokToMagento:
             self.store.cursors.advance(
                 self.engine.scope, STREAM + ".resumed", to_epoch(now), now
             )
+
+    def cross_check_orders(self, ge: int, lt: int) -> None:
+        """Orders TikTok shows CANCELLED whose cancellation record was never seen.
+
+        The reference names order search as the fallback behind cancellation search. Such
+        an order is decided as a whole-order cancellation under the key
+        ``refund:<shop>:order-<order id>``; if its record turns up later, Magento already
+        shows the refund and that decision is Done, so nothing is refunded twice.
+        """
+        for page in self.tiktok.search_orders(
+            update_time_ge=ge, update_time_lt=lt, order_status="CANCELLED"
+        ):
+            todo = [
+                o for o in page
+                if o.status == "CANCELLED" and not self._order_known(o.tiktok_order_id)
+            ]  # fmt: skip
+            if not todo:
+                continue
+            links = self.resolve_links(sorted({o.tiktok_order_id for o in todo}))
+            for order in todo:
+                self.engine.check_stop()
+                self.engine.report.counts["seen_without_record"] += 1
+                self.engine.log.warning(
+                    "tiktok.order.cancelled_without_record",
+                    tiktok_order_id=order.tiktok_order_id,
+                )
+                self.process(
+                    _whole_order_cancellation(order),
+                    links.get(order.tiktok_order_id),
+                    order,
+                )
+
+    def _order_known(self, tiktok_order_id: str) -> bool:
+        """A cancellation of this order was decided (now or in an earlier cycle)."""
+        if tiktok_order_id in self._decided_orders:
+            return True
+        return any(
+            entry.direction == DIRECTION
+            for entry in self.store.ledger.for_tiktok_order(tiktok_order_id)
+        )
 
     def _advance(self, times: list[Any]) -> None:
         if times:
@@ -264,6 +308,7 @@ class TikTokToMagento:
         tiktok_order: TikTokOrder | None,
     ) -> None:
         engine = self.engine
+        self._decided_orders.add(c.tiktok_order_id)
         resolved = link if isinstance(link, Link) else None
         event = self.event_for(c, resolved)
         facts = rules.CancellationFacts(c, self.caused_by_us(c), tiktok_order)
@@ -376,3 +421,16 @@ class TikTokToMagento:
         links = self.resolve_links([order_id])
         details = {o.tiktok_order_id: o for o in self._orders([order_id])}
         self.process(match, links.get(order_id), details.get(order_id))
+
+
+def _whole_order_cancellation(order: TikTokOrder) -> TikTokCancellation:
+    """A stand-in record for an order TikTok shows CANCELLED with no record seen."""
+    return TikTokCancellation(
+        cancel_id=f"order-{order.tiktok_order_id}",
+        tiktok_order_id=order.tiktok_order_id,
+        cancel_type="CANCEL",
+        cancel_status="CANCELLATION_REQUEST_COMPLETE",
+        role=order.cancellation_initiator or "SYSTEM",
+        create_time=order.cancel_time or order.update_time,
+        update_time=order.update_time,
+    )

@@ -324,9 +324,13 @@ def test_unreadable_cancellation_is_reported_and_does_not_block_the_page(
     from cancelsync.errors import DataError
 
     harness.sb.add_store("us-main")
-    bad = harness.sb.place_order([{"sku": "A", "qty": 1, "price": 5.0}])
+    bad = harness.sb.place_order(
+        [{"sku": "A", "qty": 1, "price": 5.0}, {"sku": "C", "qty": 1, "price": 7.0}]
+    )
     good = harness.sb.place_order([{"sku": "B", "qty": 1, "price": 6.0}])
-    bad_cancel = harness.sb.tiktok.buyer_cancel(bad.tiktok_order_id)
+    bad_cancel = harness.sb.tiktok.partial_cancel(
+        bad.tiktok_order_id, _lines_of(harness, bad.tiktok_order_id, "A")
+    )
     harness.sb.tiktok.buyer_cancel(good.tiktok_order_id)
     real = mapper.cancellation_from_json
 
@@ -351,3 +355,38 @@ def test_unreadable_cancellation_is_reported_and_does_not_block_the_page(
     assert rc == 0
     assert len(harness.memos(bad.magento_entity_id)) == 1
     assert len(harness.memos(good.magento_entity_id)) == 1
+
+
+def test_cancelled_order_without_a_cancellation_record_is_still_refunded(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Order search backs up cancellation search: a record TikTok never lists is not lost."""
+    from cancelsync.clients.tiktok.client import TikTokClient
+
+    harness.sb.add_store("us-main")
+    placed = harness.sb.place_order([{"sku": "A", "qty": 2, "price": 5.0}])
+    harness.sb.tiktok.buyer_cancel(placed.tiktok_order_id)
+    real = TikTokClient.search_cancellations
+
+    def missing_record(self: TikTokClient, **kw: object) -> object:
+        for page in real(self, **kw):  # type: ignore[arg-type]
+            yield [c for c in page if c.tiktok_order_id != placed.tiktok_order_id]
+
+    monkeypatch.setattr(TikTokClient, "search_cancellations", missing_record)
+    rc, _ = harness.run("run", "--once")
+
+    assert rc == 0
+    memos = harness.memos(placed.magento_entity_id)
+    assert len(memos) == 1
+    assert harness.sb.magento.order(placed.magento_entity_id)["state"] == "closed"
+
+    monkeypatch.setattr(
+        TikTokClient, "search_cancellations", real
+    )  # the record appears
+    for _ in range(2):
+        rc, _ = harness.run("run", "--once")
+        assert rc == 0
+    assert len(harness.memos(placed.magento_entity_id)) == 1
+    assert harness.refund_posts() == 1
+    actions = harness.status()["stores"][0]["actions"]
+    assert actions["done"] == 2  # the stand-in refund, then the record found it done
