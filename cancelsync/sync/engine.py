@@ -135,6 +135,39 @@ class Engine:
         if self.should_stop():
             raise StopRequested
 
+    # ------------------------------------------------------------------ cursors
+
+    def cursor(self, stream: str) -> tuple[int | None, bool]:
+        """``(position, fresh)``: fresh for a new store or a direction just switched on
+        (it was off in a later cycle than the last one it ran in)."""
+        cursors = self.store.cursors
+        current = cursors.get(self.scope, stream)
+        disabled = cursors.get(self.scope, stream + ".disabled")
+        resumed = cursors.get(self.scope, stream + ".resumed")
+        newly_enabled = disabled is not None and (
+            resumed is None or disabled.position > resumed.position
+        )
+        position = current.position if current else None
+        return position, current is None or newly_enabled
+
+    def advance_cursor(self, stream: str, position: int) -> None:
+        """Move a cursor forward in its own unit of work; never back, never in a dry run."""
+        if self.dry_run:
+            return
+        current = self.store.cursors.get(self.scope, stream)
+        if current is not None and position <= current.position:
+            return  # out-of-order items or an overlap re-read
+        with self.store.unit_of_work():
+            self.store.cursors.advance(self.scope, stream, position, self.clock.now())
+
+    def note_direction(self, stream: str, *, enabled: bool) -> None:
+        """Remember when a direction was off / ran, so switching it on starts fresh."""
+        if self.dry_run:
+            return
+        now = self.clock.now()
+        marker = stream + (".resumed" if enabled else ".disabled")
+        self.store.cursors.advance(self.scope, marker, int(now.timestamp()), now)
+
     # ------------------------------------------------------------------ ledger helpers
 
     def entry(self, key: str) -> LedgerEntry | None:
@@ -228,12 +261,13 @@ class Engine:
         existing = self.store.ledger.get(event.key)
         if existing is not None and existing.state in FINAL_STATES:
             return
-        if existing is not None and existing.attempts > 0:
-            # An earlier call's outcome is unknown: look before writing again.
-            remote_id = self._reconcile(event, plan, reconcile)
-            if remote_id is not None:
-                self._done(event, plan, remote_id, reconciled=True)
-                return
+        # An earlier attempt's outcome is unknown: look before writing again.
+        if (
+            existing is not None
+            and existing.attempts > 0
+            and self._found_done(event, plan, reconcile)
+        ):
+            return
         payload = {**event.payload, "plan": _plan_summary(plan)}
         with self.store.unit_of_work():
             if existing is None:
@@ -252,17 +286,11 @@ class Engine:
         try:
             remote_id = execute(plan)
         except OutcomeUnknownError as exc:
-            remote_id = self._reconcile(event, plan, reconcile)
-            if remote_id is not None:
-                self._done(event, plan, remote_id, reconciled=True)
-            else:
+            if not self._found_done(event, plan, reconcile):
                 self._failed(event, plan, attempts, str(exc))
             return
         except AlreadyAppliedError as exc:
-            remote_id = self._reconcile(event, plan, reconcile)
-            if remote_id is not None:
-                self._done(event, plan, remote_id, reconciled=True)
-            else:
+            if not self._found_done(event, plan, reconcile):
                 self._attention(event, plan, f"{exc.message} (the platform says it is "
                                 "already done, but cancelsync cannot see the effect)")  # fmt: skip
             return
@@ -283,16 +311,21 @@ class Engine:
         except FatalApiError as exc:
             # A refusal can also mean "already there" in words we do not recognise (e.g.
             # Magento's item-quantity message on a repeated refund): look before giving up.
-            remote_id = self._reconcile(event, plan, reconcile)
-            if remote_id is not None:
-                self._done(event, plan, remote_id, reconciled=True)
-            else:
+            if not self._found_done(event, plan, reconcile):
                 self._attention(event, plan, str(exc))
             return
         except ApiError as exc:
             self._failed(event, plan, attempts, str(exc))
             return
         self._done(event, plan, remote_id, reconciled=False)
+
+    def _found_done(self, event: Event, plan: Plan, reconcile: Reconciler) -> bool:
+        """Re-read the remote side; when the effect is there, record it done."""
+        remote_id = self._reconcile(event, plan, reconcile)
+        if remote_id is None:
+            return False
+        self._done(event, plan, remote_id, reconciled=True)
+        return True
 
     def _reconcile(self, event: Event, plan: Plan, reconcile: Reconciler) -> str | None:
         try:

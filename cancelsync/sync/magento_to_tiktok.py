@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any, Protocol
 
-from cancelsync.clock import to_epoch
 from cancelsync.errors import DataError, NotFoundError
 from cancelsync.models import (
     MagentoCreditMemo,
@@ -87,24 +86,13 @@ class MagentoToTikTok:
     # ------------------------------------------------------------------ discovery
 
     def note_disabled(self) -> None:
-        if not self.engine.dry_run:
-            now = self.engine.clock.now()
-            self.store.cursors.advance(
-                self.engine.scope, STREAM + ".disabled", to_epoch(now), now
-            )
+        self.engine.note_direction(STREAM, enabled=False)
 
     def run(self) -> None:
-        scope, cursors = self.engine.scope, self.store.cursors
         now = self.engine.report.started_at
         store_ids = tuple(self.engine.cfg.magento_store_ids)
-        cursor = cursors.get(scope, STREAM)
-        disabled = cursors.get(scope, STREAM + ".disabled")
-        resumed = cursors.get(scope, STREAM + ".resumed")
-        fresh = cursor is None or (
-            disabled is not None
-            and (resumed is None or disabled.position > resumed.position)
-        )
-        if fresh:
+        position, fresh = self.engine.cursor(STREAM)
+        if fresh or position is None:
             since = now - timedelta(hours=self.engine.worker.first_run_lookback_hours)
             memos = self.magento.credit_memos_created_since(since, store_ids=store_ids)
             self.engine.log.info(
@@ -118,35 +106,21 @@ class MagentoToTikTok:
                 latest = self.magento.latest_credit_memo_id(store_ids=store_ids)
             if latest is not None:
                 self._advance(latest)
-            if not self.engine.dry_run:
-                cursors.advance(scope, STREAM + ".resumed", to_epoch(now), now)
+            self.engine.note_direction(STREAM, enabled=True)
             return
-        assert cursor is not None  # noqa: S101 - fresh handles None
         # Late commits first: memos created within the overlap, whatever their id.
         since = now - timedelta(seconds=self.engine.worker.overlap_seconds)
         self.process_page(
             self.magento.credit_memos_created_since(since, store_ids=store_ids)
         )
-        self.engine.log.info(
-            "magento.scan", mode="keyset", after_entity_id=cursor.position
-        )
-        for page in self.magento.iter_credit_memos(
-            cursor.position, store_ids=store_ids
-        ):
+        self.engine.log.info("magento.scan", mode="keyset", after_entity_id=position)
+        for page in self.magento.iter_credit_memos(position, store_ids=store_ids):
             self.process_page(page)
             if page:
                 self._advance(max(m.magento_creditmemo_id for m in page))
 
     def _advance(self, position: int) -> None:
-        if self.engine.dry_run:
-            return
-        current = self.store.cursors.get(self.engine.scope, STREAM)
-        if current is not None and position <= current.position:
-            return
-        with self.store.unit_of_work():
-            self.store.cursors.advance(
-                self.engine.scope, STREAM, position, self.engine.clock.now()
-            )
+        self.engine.advance_cursor(STREAM, position)
 
     # ------------------------------------------------------------------ one page
 

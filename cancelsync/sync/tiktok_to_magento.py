@@ -19,8 +19,8 @@ from cancelsync.errors import FatalApiError, NotFoundError
 from cancelsync.models import MagentoOrder, TikTokCancellation, TikTokOrder, Unreadable
 from cancelsync.rules import tiktok_to_magento as rules
 from cancelsync.rules.decisions import (
+    Apply,
     Attention,
-    Done,
     MagentoCancelPlan,
     Plan,
     RefundPlan,
@@ -76,25 +76,16 @@ class TikTokToMagento:
         end = to_epoch(now) + 1
         worker = self.engine.worker
         lookback = to_epoch(now - timedelta(hours=worker.first_run_lookback_hours))
-        cursors = self.store.cursors
-        cursor = cursors.get(self.engine.scope, STREAM)
-        disabled = cursors.get(self.engine.scope, STREAM + ".disabled")
-        resumed = cursors.get(self.engine.scope, STREAM + ".resumed")
-        newly_enabled = disabled is not None and (
-            resumed is None or disabled.position > resumed.position
-        )
-        if cursor is None or newly_enabled:
-            start = lookback if cursor is None else max(lookback, cursor.position)
-            return start, end, True
-        return max(0, cursor.position - worker.overlap_seconds), end, False
+        position, fresh = self.engine.cursor(STREAM)
+        if position is None:
+            return lookback, end, True
+        if fresh:
+            return max(lookback, position), end, True
+        return max(0, position - worker.overlap_seconds), end, False
 
     def note_disabled(self) -> None:
         """Remember the direction was off, so turning it on starts at the lookback."""
-        if not self.engine.dry_run:
-            self.store.cursors.advance(
-                self.engine.scope, STREAM + ".disabled", to_epoch(self.engine.clock.now()),
-                self.engine.clock.now(),
-            )  # fmt: skip
+        self.engine.note_direction(STREAM, enabled=False)
 
     def run(self) -> None:
         ge, lt, fresh = self.window()
@@ -112,11 +103,8 @@ class TikTokToMagento:
         self.cross_check_orders(ge, lt)
         # The whole window was read: the next cycle starts at its end (minus the overlap).
         self._advance_to(lt)
-        if fresh and not self.engine.dry_run:
-            now = self.engine.clock.now()
-            self.store.cursors.advance(
-                self.engine.scope, STREAM + ".resumed", to_epoch(now), now
-            )
+        if fresh:
+            self.engine.note_direction(STREAM, enabled=True)
 
     def cross_check_orders(self, ge: int, lt: int) -> None:
         """Orders TikTok shows CANCELLED whose cancellation record was never seen.
@@ -163,15 +151,7 @@ class TikTokToMagento:
             self._advance_to(max(to_epoch(t) for t in times))
 
     def _advance_to(self, position: int) -> None:
-        if self.engine.dry_run:
-            return
-        current = self.store.cursors.get(self.engine.scope, STREAM)
-        if current is not None and position <= current.position:
-            return  # out-of-order or overlap re-read: never move back
-        with self.store.unit_of_work():
-            self.store.cursors.advance(
-                self.engine.scope, STREAM, position, self.engine.clock.now()
-            )
+        self.engine.advance_cursor(STREAM, position)
 
     # ------------------------------------------------------------------ one page
 
@@ -335,10 +315,7 @@ class TikTokToMagento:
                 f"linked Magento order {resolved.magento_entity_id} no longer exists"))  # fmt: skip
             return
         decision = rules.decide_refund(facts, order, self.settings)
-        if isinstance(decision, Done) or not hasattr(decision, "plan"):
-            engine.apply(event, decision, self.execute, self.reconcile)
-            return
-        plan = decision.plan
+        plan = decision.plan if isinstance(decision, Apply) else None
         if isinstance(plan, RefundPlan) and rules.amount_mismatch(
             plan.expected_amount, c.refund_total
         ):
