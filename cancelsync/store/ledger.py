@@ -19,7 +19,6 @@ from sqlite_utils import Database
 from cancelsync.store.db import iso
 
 STATES = ("pending", "done", "skipped", "failed", "needs_attention")
-OPEN_STATES = ("pending", "failed")
 
 _COLUMNS = (
     "action_id", "idempotency_key", "scope", "store_name", "direction", "action", "state",
@@ -178,10 +177,6 @@ class Ledger:
             "magento_creditmemo_id = ? AND action = 'magento_refund'",
             [magento_creditmemo_id],
         )
-        return rows[0] if rows else None
-
-    def find_by_remote_id(self, remote_id: str) -> LedgerEntry | None:
-        rows = self._select("remote_id = ?", [remote_id])
         return rows[0] if rows else None
 
     def for_magento_order(self, magento_entity_id: int) -> list[LedgerEntry]:

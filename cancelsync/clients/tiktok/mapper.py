@@ -269,12 +269,11 @@ def cancellation_from_json(raw: Any, where: str = "cancellation") -> TikTokCance
 
 
 def cancellations_from_json(data: Any) -> list[TikTokCancellation]:
-    """``data`` of Search Cancellations → cancellations."""
-    body = _obj(data, "data")
-    return [
-        cancellation_from_json(item, f"cancellations[{i}]")
-        for i, item in enumerate(_list(body, "cancellations", "data"))
-    ]
+    """``data`` of Search Cancellations → cancellations; any unreadable entry raises."""
+    page = cancellations_page_from_json(data)
+    if page.unreadable:
+        raise DataError(page.unreadable[0].error)
+    return list(page)
 
 
 def cancellations_page_from_json(data: Any) -> Page[TikTokCancellation]:
