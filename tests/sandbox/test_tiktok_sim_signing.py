@@ -21,16 +21,10 @@ try:
 except ImportError:  # pragma: no cover - when tests/ becomes a package
     from .test_tiktok_sim_support import tts_sign, tts_webhook_sign
 
+# The reference's vectors, copied into the repository (a fresh clone has nothing beside it).
 _CANDIDATES = [
     os.environ.get("TIKTOK_SIGNING_VECTORS", ""),
     str(Path(__file__).parents[1] / "fixtures" / "tiktok" / "signing-vectors.json"),
-    # The reference sits beside the clone: <parent>/main and <parent>/shared/reference.
-    str(
-        Path(__file__).resolve().parents[2].parent
-        / "shared"
-        / "reference"
-        / "tiktok-signing-vectors.json"
-    ),
 ]
 
 
