@@ -89,11 +89,9 @@ def decide_cancel(
         return Done("TikTok order is already cancelled")
     full = is_full_refund(order)
     if not full and settings.partial_refunds != "cancel_items":
-        # Partial credit memo: never a whole-order cancel; reported, not acted on.
-        return Skip(
-            "partial credit memo: the TikTok order is left as it is "
-            '(partial_refunds = "report")'
-        )
+        # Partial credit memo: never a whole-order cancel. Left alone, the two platforms
+        # now disagree (TikTok still expects these units shipped), so a person is told.
+        return _partial_reported(facts)
     if tiktok.status in SHIPPED_STATUSES:
         return Attention(
             f"TikTok order is {tiktok.status}: it can no longer be cancelled; handle the "
@@ -121,6 +119,43 @@ def decide_cancel(
     return _partial_lines(facts, market)
 
 
+def refunded_skus(memo: MagentoCreditMemo, order: MagentoOrder) -> Counter[str]:
+    """Units per SKU a memo refunds, counted on top-level rows.
+
+    Memo rows may include configurable children (qty 0 or duplicated), so children are
+    left out: the parent row carries the quantity.
+    """
+    wanted: Counter[str] = Counter()
+    for row in memo.items:
+        item = order.item(row.order_item_id)
+        if item is not None and item.parent_item_id is not None:
+            continue
+        if row.qty > 0:
+            wanted[row.sku] += int(row.qty)
+    return wanted
+
+
+def _partial_reported(facts: CreditMemoFacts) -> Decision:
+    """``partial_refunds = "report"``: the divergence is shown, the TikTok order untouched."""
+    skus = refunded_skus(facts.memo, facts.magento_order)
+    if not skus:
+        return Skip("credit memo refunds no items (shipping or adjustment only)")
+    listed = ", ".join(f"{qty} x {sku}" for sku, qty in sorted(skus.items()))
+    tiktok = facts.tiktok_order
+    assert tiktok is not None  # noqa: S101 - checked by the caller
+    if tiktok.status in SHIPPED_STATUSES:
+        return Attention(
+            f"partial credit memo refunds {listed} but the TikTok order is "
+            f"{tiktok.status}: handle these units as a TikTok return/refund in Seller "
+            "Center"
+        )
+    return Attention(
+        f"partial credit memo refunds {listed}; the TikTok order was left as it is "
+        '(partial_refunds = "report") and TikTok still expects these units shipped: '
+        'cancel them in Seller Center, or set partial_refunds = "cancel_items"'
+    )
+
+
 def _partial_lines(facts: CreditMemoFacts, market: str) -> Decision:
     memo, tiktok = facts.memo, facts.tiktok_order
     assert tiktok is not None  # noqa: S101 - checked by the caller
@@ -136,15 +171,7 @@ def _partial_lines(facts: CreditMemoFacts, market: str) -> Decision:
         return Attention(
             f"no out-of-stock reason for a {tiktok.status} order in {market}"
         )
-    # Memo rows may include configurable children (qty 0 or duplicated): count top-level.
-    order = facts.magento_order
-    wanted: Counter[str] = Counter()
-    for row in memo.items:
-        item = order.item(row.order_item_id)
-        if item is not None and item.parent_item_id is not None:
-            continue
-        if row.qty > 0:
-            wanted[row.sku] += int(row.qty)
+    wanted = refunded_skus(memo, facts.magento_order)
     if not wanted:
         return Skip("credit memo refunds no items (shipping or adjustment only)")
     live = [line for line in tiktok.lines if not line.cancelled]

@@ -249,20 +249,34 @@ def test_reason_without_a_key_needs_attention(
 # ----------------------------------------------------------------------------- partial memos
 
 
-def test_partial_memo_is_skipped_by_default() -> None:
-    """partial_refunds = "report": a partial memo leaves the TikTok order alone."""
+def test_partial_memo_is_reported_by_default() -> None:
+    """partial_refunds = "report": the TikTok order is left alone and a person is told
+    which SKUs TikTok still expects shipped."""
     order = _partial_order()
     facts = _facts(order, {110: 1}, make_tiktok_order(order))
     decision = decide_cancel(facts, DEFAULTS, "US")
-    assert isinstance(decision, Skip)
-    assert "partial credit memo" in decision.reason
+    assert isinstance(decision, Attention)
+    assert "1 x SKU-B" in decision.reason
+    assert "cancel_items" in decision.reason
 
 
-def test_partial_memo_on_shipped_order_is_skipped_by_default() -> None:
-    """A reported partial memo is skipped before the shipped check (nothing to do)."""
+def test_partial_memo_on_shipped_order_points_to_return_refund() -> None:
+    """A reported partial memo on a shipped TikTok order names the return/refund path."""
     order = _partial_order()
     facts = _facts(order, {110: 1}, make_tiktok_order(order, "DELIVERED"))
-    assert isinstance(decide_cancel(facts, DEFAULTS, "US"), Skip)
+    decision = decide_cancel(facts, DEFAULTS, "US")
+    assert isinstance(decision, Attention)
+    assert "1 x SKU-B" in decision.reason
+    assert "return/refund" in decision.reason
+
+
+def test_partial_memo_without_items_is_skipped() -> None:
+    """A shipping- or adjustment-only memo leaves no unit diverging: nothing to report."""
+    order = _partial_order()
+    facts = _facts(order, {}, make_tiktok_order(order))
+    decision = decide_cancel(facts, DEFAULTS, "US")
+    assert isinstance(decision, Skip)
+    assert "no items" in decision.reason
 
 
 @pytest.mark.parametrize(

@@ -100,7 +100,7 @@ def test_shipped_order_needs_attention_after_at_most_one_attempt(
 
 
 def test_partial_credit_memo_never_cancels_the_whole_order(harness: Harness) -> None:
-    """A one-line memo leaves the TikTok order alone by default (reported as skipped)."""
+    """A one-line memo leaves the TikTok order alone by default and needs attention."""
     harness.sb.add_store("us-main", refund_to_cancel=True)
     placed = harness.sb.place_order(
         [{"sku": "A", "qty": 1, "price": 5.0}, {"sku": "B", "qty": 1, "price": 9.0}]
@@ -110,14 +110,16 @@ def test_partial_credit_memo_never_cancels_the_whole_order(harness: Harness) -> 
     )
 
     rc, _ = harness.run("run", "--once")
+    rc_again, _ = harness.run("run", "--once")
 
-    assert rc == 0
+    assert (rc, rc_again) == (1, 0)  # reported once, not on every run
     assert harness.cancel_posts() == 0
     assert (
         harness.sb.tiktok.order(placed.tiktok_order_id)["status"] == "AWAITING_SHIPMENT"
     )
-    status = harness.status()["stores"][0]
-    assert status["actions"]["skipped"] == 1
+    attention = harness.status()["stores"][0]["needs_attention"]
+    assert len(attention) == 1
+    assert "1 x A" in attention[0]["reason"]
 
 
 def test_partial_memo_with_cancel_items_cancels_only_those_lines(
@@ -155,7 +157,7 @@ def test_second_memo_completing_the_refund_cancels_the_order(harness: Harness) -
         placed.magento_entity_id, {"A": 1}, shipping_amount=0
     )
     rc, _ = harness.run("run", "--once")
-    assert rc == 0
+    assert rc == 1  # the partial memo is a divergence a person sees
     assert harness.cancel_posts() == 0
 
     harness.sb.magento.create_credit_memo(
