@@ -24,7 +24,10 @@ LOG_FORMATS = ("auto", "json", "console")
 MAGENTO_AUTH_MODES = ("oauth1", "bearer")
 PARTIAL_REFUND_MODES = ("report", "cancel_items")
 
-_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+# ${VAR}, ${file:PATH} or ${credential:NAME}; no nesting, and expanded text is not rescanned.
+_VAR = re.compile(
+    r"\$\{(?:(?P<kind>file|credential):(?P<ref>[^}]+)|(?P<name>[A-Za-z_][A-Za-z0-9_]*))\}"
+)
 
 
 @dataclass(frozen=True)
@@ -156,17 +159,17 @@ def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> C
     raw = _read_toml(path, str(path), errors)
     if raw is None:
         raise ConfigError(errors)
+    base = path.resolve().parent
     for section in ("worker", "magento", "tiktok"):
         if isinstance(raw.get(section), dict):
-            raw[section] = _expand(raw[section], section, env, errors, unset)
+            raw[section] = _expand(raw[section], section, env, errors, unset, base)
     if isinstance(raw.get("stores"), list):
         raw["stores"] = [
-            _expand(item, f"stores[{item.get('name', i)}]", env, errors, unset)
+            _expand(item, f"stores[{item.get('name', i)}]", env, errors, unset, base)
             if isinstance(item, dict)
             else item
             for i, item in enumerate(raw["stores"])
         ]
-    base = path.resolve().parent
     v = _Validator(errors, unset)
 
     v.unknown_keys(raw, {"worker", "magento", "tiktok", "stores"}, str(path))
@@ -195,7 +198,7 @@ def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> C
                 item = _read_toml(file, label, errors)
                 if item is not None:
                     store_tables.append(
-                        (label, _expand(item, label, env, errors, unset))
+                        (label, _expand(item, label, env, errors, unset, base))
                     )
 
     stores = [_store(v, where, item) for where, item in store_tables]
@@ -245,17 +248,34 @@ def _read_toml(path: Path, label: str, errors: list[str]) -> dict[str, Any] | No
 
 
 def _expand(
-    value: Any, where: str, env: Mapping[str, str], errors: list[str], unset: set[str]
+    value: Any,
+    where: str,
+    env: Mapping[str, str],
+    errors: list[str],
+    unset: set[str],
+    base: Path,
 ) -> Any:
-    """Replace ``${VAR}`` in every string; an unset variable is an error naming it.
+    """Replace ``${VAR}``, ``${file:PATH}`` and ``${credential:NAME}`` in every string.
 
-    The location of a value with an unset variable goes into ``unset`` so the validator
-    reports nothing more about it (no "not an http(s) URL" for ``${MAGENTO_URL}``).
+    ``${file:PATH}`` is the file's text (PATH relative to the config file's folder) and
+    ``${credential:NAME}`` the file ``$CREDENTIALS_DIRECTORY/NAME`` that systemd's
+    ``LoadCredential=`` provides; one trailing newline is dropped. They land in the same
+    fields as ``${VAR}``, so ``Config.secrets()`` hands them to the log redactor alike. An
+    unset variable or unreadable file is an error naming the key; its location goes into
+    ``unset`` so the validator reports nothing more about it (no "not an http(s) URL" for
+    ``${MAGENTO_URL}``).
     """
     if isinstance(value, str):
 
         def sub(match: re.Match[str]) -> str:
-            name = match.group(1)
+            kind, ref, name = match.group("kind", "ref", "name")
+            if kind is not None:
+                text, problem = _read_secret(kind, ref, env, base)
+                if problem:
+                    errors.append(f"{where}: {problem}")
+                    unset.add(where)
+                    return match.group(0)
+                return text
             if name not in env:
                 errors.append(f"{where}: environment variable {name} is not set")
                 unset.add(where)
@@ -265,11 +285,49 @@ def _expand(
         return _VAR.sub(sub, value)
     if isinstance(value, dict):
         return {
-            k: _expand(v, f"{where}.{k}", env, errors, unset) for k, v in value.items()
+            k: _expand(v, f"{where}.{k}", env, errors, unset, base)
+            for k, v in value.items()
         }
     if isinstance(value, list):
-        return [_expand(v, where, env, errors, unset) for v in value]
+        return [_expand(v, where, env, errors, unset, base) for v in value]
     return value
+
+
+def _read_secret(
+    kind: str, ref: str, env: Mapping[str, str], base: Path
+) -> tuple[str, str]:
+    """``(text, "")`` of a ``${file:…}`` / ``${credential:…}`` reference, or ``("", problem)``."""
+    if kind == "credential":
+        folder = env.get("CREDENTIALS_DIRECTORY")
+        if "/" in ref or ref in (".", ".."):
+            return "", f"credential name {ref!r} must be a plain name (no '/')"
+        if not folder:
+            return "", (
+                f"${{credential:{ref}}} needs $CREDENTIALS_DIRECTORY, which systemd sets "
+                f"only inside a unit with LoadCredential={ref}:PATH; outside it use "
+                f"${{file:PATH}}"
+            )
+        path = Path(folder) / ref
+    else:
+        path = base / ref  # an absolute ref replaces base
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        reason = "file not found"
+    except PermissionError:
+        reason = "permission denied (is it readable by the user cancelsync runs as?)"
+    except IsADirectoryError:
+        reason = "is a folder, not a file"
+    except UnicodeDecodeError:
+        reason = "not UTF-8 text"
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+    else:
+        # Editors and `echo` end files with a newline that is not part of the secret.
+        if text.endswith("\r\n"):
+            return text[:-2], ""
+        return text.removesuffix("\n"), ""
+    return "", f"cannot read secret file {path}: {reason}"
 
 
 class _Validator:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +21,7 @@ from cancelsync.config import (
     load_config,
 )
 from cancelsync.errors import ConfigError
+from cancelsync.log import configure_logging, get_logger
 
 WriteConfig = Callable[..., Path]
 
@@ -40,16 +43,25 @@ app_key = "key"
 app_secret = "app-secret"
 """
 
-EXAMPLE_ENV = {
-    "MAGENTO_CONSUMER_KEY": "example-ck",
-    "MAGENTO_CONSUMER_SECRET": "example-cs",
-    "MAGENTO_ACCESS_TOKEN": "example-at",
-    "MAGENTO_ACCESS_TOKEN_SECRET": "example-ats",
-    "TTS_APP_KEY": "example-app-key",
-    "TTS_APP_SECRET": "example-app-secret",
-    "TTS_ACCESS_TOKEN": "example-tts-at",
-    "TTS_REFRESH_TOKEN": "example-tts-rt",
+# The files config.example.toml reads through ${file:secrets/NAME}.
+EXAMPLE_SECRETS = {
+    "magento_consumer_key": "example-ck",
+    "magento_consumer_secret": "example-cs",
+    "magento_access_token": "example-at",
+    "magento_access_token_secret": "example-ats",
+    "tiktok_app_key": "example-app-key",
+    "tiktok_app_secret": "example-app-secret",
 }
+
+
+def example_config_in(folder: Path, secrets: dict[str, str]) -> Path:
+    """Copy config.example.toml into ``folder`` with ``secrets`` as its secret files."""
+    path = folder / "cancelsync.toml"
+    path.write_text((REPO_ROOT / "config.example.toml").read_text(encoding="utf-8"))
+    (folder / "secrets").mkdir()
+    for name, value in secrets.items():
+        (folder / "secrets" / name).write_text(value + "\n", encoding="utf-8")
+    return path
 
 
 def errors_of(path: Path) -> list[str]:
@@ -123,14 +135,12 @@ def test_minimal_config_gets_every_default(
     )
 
 
-def test_example_config_is_valid_with_its_env_vars(
-    clean_env: pytest.MonkeyPatch,
+def test_example_config_is_valid_with_its_secret_files(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch
 ) -> None:
-    """The shipped config.example.toml loads once the variables it names are set."""
-    for name, value in EXAMPLE_ENV.items():
-        clean_env.setenv(name, value)
-    config = load_config(REPO_ROOT / "config.example.toml")
-    assert config.worker.database == REPO_ROOT / "cancelsync.db"
+    """The shipped config.example.toml loads once the secret files it names exist."""
+    config = load_config(example_config_in(tmp_path, EXAMPLE_SECRETS))
+    assert config.worker.database == Path("/var/lib/cancelsync/cancelsync.db")
     assert config.magento.consumer_secret == "example-cs"
     (store,) = config.stores
     assert store.name == "us-main"
@@ -139,27 +149,28 @@ def test_example_config_is_valid_with_its_env_vars(
     assert store.shop_id == "7495000000000000001"
     assert store.market == "US"
     assert store.magento_store_ids == (1,)
-    assert store.refresh_token == "example-tts-rt"
-    assert set(EXAMPLE_ENV.values()) - set(config.secrets()) == {
+    assert store.refresh_token is None
+    assert set(EXAMPLE_SECRETS.values()) - set(config.secrets()) == {
         "example-ck",
         "example-app-key",
     }
 
 
-def test_example_config_names_every_unset_variable(
-    clean_env: pytest.MonkeyPatch,
+def test_example_config_names_every_missing_secret_file(
+    tmp_path: Path, clean_env: pytest.MonkeyPatch
 ) -> None:
-    """Without its env vars the example config reports each missing variable by name."""
+    """Without its secret files the example config reports each one by key and path."""
     with pytest.raises(ConfigError) as info:
-        load_config(REPO_ROOT / "config.example.toml")
+        load_config(example_config_in(tmp_path, {}))
     text = "\n".join(info.value.errors)
-    for name in EXAMPLE_ENV:
-        assert f"environment variable {name} is not set" in text
+    for name in EXAMPLE_SECRETS:
+        assert f"{tmp_path / 'secrets' / name}: file not found" in text
     assert (
-        "magento.consumer_secret: environment variable MAGENTO_CONSUMER_SECRET" in text
+        "magento.consumer_secret: cannot read secret file "
+        f"{tmp_path / 'secrets' / 'magento_consumer_secret'}: file not found" in text
     )
-    assert "stores[us-main].app_secret: environment variable TTS_APP_SECRET" in text
-    assert len(info.value.errors) == len(EXAMPLE_ENV)
+    assert "stores[us-main].app_secret: cannot read secret file" in text
+    assert len(info.value.errors) == len(EXAMPLE_SECRETS)
 
 
 def test_env_vars_expand_inside_strings_and_nested_tables(
@@ -748,3 +759,110 @@ def test_default_config_path(monkeypatch: pytest.MonkeyPatch) -> None:
     )
     monkeypatch.setenv("CANCELSYNC_CONFIG", "/srv/cs.toml")
     assert default_config_path() == Path("/srv/cs.toml")
+
+
+# --------------------------------------------------------------------------- ${file:} and ${credential:}
+
+
+def test_file_reference_reads_a_secret_relative_to_the_config_folder(
+    tmp_path: Path, write_config: WriteConfig, clean_env: pytest.MonkeyPatch
+) -> None:
+    """${file:PATH} is the file's text less one trailing newline, PATH relative to the config."""
+    conf = tmp_path / "conf"
+    (conf / "secrets").mkdir(parents=True)
+    (conf / "secrets" / "cs").write_text("cs-from-file\n")
+    (conf / "secrets" / "two_newlines").write_text("app-secret-file\n\n")
+    (conf / "secrets" / "crlf").write_bytes(b"at-crlf\r\n")
+    (conf / "secrets" / "literal").write_text("ats-${HOME}")
+    absolute = tmp_path / "elsewhere" / "key"
+    absolute.parent.mkdir()
+    absolute.write_text("key-from-absolute")
+    (conf / "shops").mkdir()
+    (conf / "shops" / "eu.toml").write_text(
+        'name = "eu"\napp_key = "k"\napp_secret = "${file:secrets/cs}"\n'
+    )
+    text = (
+        '[worker]\nstores_dir = "shops"\n'
+        + MAGENTO.replace('"cs-secret"', '"${file:secrets/cs}"')
+        .replace('"at-token"', '"${file:secrets/crlf}"')
+        .replace('"ats-secret"', '"${file:secrets/literal}"')
+        .replace('"ck"', f'"${{file:{absolute}}}"')
+        + STORE.replace('"app-secret"', '"${file:secrets/two_newlines}"')
+    )
+    config = load_config(write_config(conf, text), environ={"HOME": "/root"})
+    assert config.magento.consumer_secret == "cs-from-file"
+    assert config.magento.access_token == "at-crlf"
+    assert (
+        config.magento.access_token_secret == "ats-${HOME}"
+    )  # file text is not expanded
+    assert config.magento.consumer_key == "key-from-absolute"
+    assert config.store("us-main").app_secret == "app-secret-file\n"
+    assert config.store("eu").app_secret == "cs-from-file"
+
+
+def test_unreadable_secret_file_is_one_error_naming_key_and_path(
+    tmp_path: Path, write_config: WriteConfig, clean_env: pytest.MonkeyPatch
+) -> None:
+    """A missing file, a folder or non-UTF-8 bytes are ConfigErrors with key and path."""
+    (tmp_path / "secrets").mkdir()
+    (tmp_path / "binary").write_bytes(b"\xff\xfe")
+    text = MAGENTO.replace(
+        '"https://magento.test"', '"${file:/nonexistent/cancelsync/url}"'
+    ).replace('"cs-secret"', '"${file:secrets}"') + STORE.replace(
+        '"app-secret"', '"${file:binary}"'
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(tmp_path, text), environ={})
+    assert info.value.errors == [
+        "magento.base_url: cannot read secret file /nonexistent/cancelsync/url: "
+        "file not found",
+        f"magento.consumer_secret: cannot read secret file {tmp_path / 'secrets'}: "
+        "is a folder, not a file",
+        f"stores[us-main].app_secret: cannot read secret file {tmp_path / 'binary'}: "
+        "not UTF-8 text",
+    ]
+
+
+def test_credential_reference_reads_the_systemd_credentials_directory(
+    tmp_path: Path, write_config: WriteConfig, clean_env: pytest.MonkeyPatch
+) -> None:
+    """${credential:NAME} reads $CREDENTIALS_DIRECTORY/NAME and explains when it is unset."""
+    creds = tmp_path / "creds"
+    creds.mkdir()
+    (creds / "tiktok_app_secret").write_text("app-secret-credential\n")
+    text = MAGENTO + STORE.replace('"app-secret"', '"${credential:tiktok_app_secret}"')
+    path = write_config(tmp_path, text)
+    config = load_config(path, environ={"CREDENTIALS_DIRECTORY": str(creds)})
+    assert config.stores[0].app_secret == "app-secret-credential"
+
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    (error,) = info.value.errors
+    assert error.startswith(
+        "stores[us-main].app_secret: ${credential:tiktok_app_secret} needs "
+        "$CREDENTIALS_DIRECTORY"
+    )
+    assert "LoadCredential=tiktok_app_secret:PATH" in error
+
+    (creds / "sub").mkdir()
+    path = write_config(tmp_path, text.replace("tiktok_app_secret}", "sub/x}"))
+    with pytest.raises(ConfigError, match="must be a plain name"):
+        load_config(path, environ={"CREDENTIALS_DIRECTORY": str(creds)})
+
+
+def test_secrets_from_files_reach_the_log_redactor(
+    tmp_path: Path,
+    write_config: WriteConfig,
+    clean_env: pytest.MonkeyPatch,
+    reset_logging: None,
+) -> None:
+    """A secret read through ${file:} is redacted from logs like a ${VAR} one."""
+    (tmp_path / "app_secret").write_text("file-secret-4f9c2e\n")
+    text = MAGENTO + STORE.replace('"app-secret"', '"${file:app_secret}"')
+    config = load_config(write_config(tmp_path, text), environ={})
+    assert "file-secret-4f9c2e" in config.secrets()
+    stream = io.StringIO()
+    configure_logging("json", secrets=config.secrets(), stream=stream)
+    get_logger().info("request.sent", url="https://x.test/?k=file-secret-4f9c2e")
+    assert "file-secret-4f9c2e" not in stream.getvalue()
+    assert json.loads(stream.getvalue())["url"] == "https://x.test/?k=***"
