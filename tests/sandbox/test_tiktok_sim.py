@@ -240,6 +240,30 @@ def test_injected_business_error(env: Env) -> None:
     assert env.api.code("GET", SHOPS, cipher=None) == 0
 
 
+def test_inject_transient_answers_10006402_then_recovers(env: Env) -> None:
+    """inject_transient answers "Internal error. Please try again" (10006402) once."""
+    order_id = one_order(env)
+    env.sim.inject_transient(r"GET /order/\{v\}/orders")
+    first = env.api.call("GET", DETAIL, {"ids": order_id})
+    assert (first.status_code, first.json()["code"]) == (200, 10006402)
+    assert "try again" in first.json()["message"]
+    data = env.api.ok("GET", DETAIL, {"ids": order_id})
+    assert [o["id"] for o in data["orders"]] == [order_id]
+
+
+def test_one_failing_order_fails_its_whole_detail_batch(env: Env) -> None:
+    """fail_order_detail makes every batch holding that order fail; others still read."""
+    bad, good = one_order(env), one_order(env)
+    env.sim.fail_order_detail(bad, 12052900, "order data error")
+    batch = env.api.call("GET", DETAIL, {"ids": f"{good},{bad}"}).json()
+    assert (batch["code"], batch["message"]) == (12052900, "order data error")
+    assert [o["id"] for o in env.api.ok("GET", DETAIL, {"ids": good})["orders"]] == [
+        good
+    ]
+    env.sim.heal_order_detail(bad)
+    assert env.api.code("GET", DETAIL, {"ids": f"{good},{bad}"}) == 0
+
+
 def test_fault_plan_429_with_retry_after(env: Env) -> None:
     """A FaultPlan status fault reaches the client as 429 with Retry-After."""
     env.server.faults.next_calls(

@@ -194,6 +194,28 @@ def test_retired_reason_and_unknown_order(env: Env) -> None:
     assert _cancel(env, order_id, "")["code"] == 25001001
 
 
+def test_replaced_reason_is_retired_and_its_successor_listed_and_accepted(
+    env: Env,
+) -> None:
+    """replace_reason: the table's key answers 25001020, eligibility lists the new key
+    in its place and a cancel with it succeeds."""
+    new_key = "seller_cancel_paid_reason_unable_to_deliver_address_v2"
+    env.sim.replace_reason(ADDRESS, new_key)
+    order_id = one_order(env)
+    assert _cancel(env, order_id, ADDRESS)["code"] == 25001020
+    data = env.api.ok(
+        "GET",
+        f"/return_refund/202512/orders/{order_id}/aftersale_eligibility",
+        {"initiate_aftersale_user": "SELLER", "request_types": "CANCEL"},
+    )
+    (sku,) = data["sku_eligibility"]
+    (entry,) = sku["line_item_eligibility"]
+    expected = [new_key if k == ADDRESS else k for k in US_PAID]
+    assert entry["available_reason_names"] == expected
+    assert _cancel(env, order_id, new_key)["code"] == 0
+    assert env.sim.order(order_id)["status"] == "CANCELLED"
+
+
 @pytest.mark.parametrize(("market", "status"), sorted(TABLE))
 def test_reason_tables_per_market_and_status(
     market: str, status: str, server: SimulatorServer

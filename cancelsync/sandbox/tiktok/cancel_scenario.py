@@ -155,6 +155,41 @@ class CancelScenarioMixin:
         with self._lock:
             self._world.retired_reasons.add(key)
 
+    def replace_reason(self, old_key: str, new_key: str) -> None:
+        """The platform now takes ``new_key`` where §5.4's table has ``old_key``.
+
+        Seller cancels with ``old_key`` answer 25001020 (retired); ``new_key`` is accepted
+        for the same statuses and aftersale eligibility lists it in ``old_key``'s place,
+        with ``old_key``'s family (stock, line-level cancels). This is how a shop's accepted
+        keys drift from a built-in table: the reference says to prefer eligibility's
+        ``available_reason_names`` and the 202602 Cancel Order doc says to pass a name from
+        that list verbatim (reference §5.4; issue 8).
+        """
+        if not new_key or new_key == old_key:
+            raise ValueError("replace_reason needs a new, different key")
+        with self._lock:
+            self._world.replaced_reasons[old_key] = new_key
+
+    def fail_order_detail(
+        self,
+        order_id: str,
+        code: int = 12052900,
+        message: str = "sandbox: this order cannot be read",
+    ) -> None:
+        """Get Order Detail answers ``code`` for every call whose ``ids`` hold this order.
+
+        One bad order then fails a whole batched read, the way an unexpected per-order
+        error would (issue 8). The default code is one cancelsync does not know.
+        """
+        with self._lock:
+            self._world.order_of(order_id)
+            self._world.failing_orders[order_id] = (code, message)
+
+    def heal_order_detail(self, order_id: str) -> None:
+        """Undo ``fail_order_detail``."""
+        with self._lock:
+            self._world.failing_orders.pop(order_id, None)
+
     def zeroed_skus(self, shop_id: str) -> set[str]:
         """SKUs whose TikTok stock an out-of-stock seller cancel set to 0."""
         with self._lock:

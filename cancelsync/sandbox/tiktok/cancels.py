@@ -19,8 +19,6 @@ from cancelsync.sandbox.tiktok.reasons import (
     is_out_of_stock,
     reason_text,
     reject_reasons,
-    seller_keys_for_market,
-    seller_reasons,
 )
 from cancelsync.sandbox.tiktok.state import (
     PENDING,
@@ -85,7 +83,7 @@ def seller_cancel(world: World, shop: Shop, body: Any, version: str) -> dict[str
             E.ALREADY_SHIPPED, "The order has been shipped and cannot be cancelled."
         )
 
-    if reason in world.retired_reasons:
+    if reason in world.retired_reasons or reason in world.replaced_reasons:
         raise ApiError(
             E.REASON_RETIRED, f"The cancel reason {reason} is no longer available."
         )
@@ -93,20 +91,21 @@ def seller_cancel(world: World, shop: Shop, body: Any, version: str) -> dict[str
         raise ApiError(
             E.REASON_NOT_FOR_SELLER, f"The cancel reason {reason} is not for sellers."
         )
-    if reason not in seller_keys_for_market(market):
+    if reason not in world.seller_keys(market):
         raise ApiError(
             E.UNKNOWN_REASON, f"Unknown cancel reason {reason} for market {market}."
         )
-    if reason not in seller_reasons(market, order.status):
+    if reason not in world.seller_reasons(market, order.status):
         raise ApiError(
             E.REASON_STATUS_MISMATCH,
             f"The cancel reason {reason} does not match the order status "
             f"{order.status}.",
         )
 
+    out_of_stock = is_out_of_stock(world.table_key(reason))
     lines = order.active_lines()
     if kinds:
-        if market not in PARTIAL_CANCEL_MARKETS or not is_out_of_stock(reason):
+        if market not in PARTIAL_CANCEL_MARKETS or not out_of_stock:
             raise ApiError(
                 E.LINES_NOT_CANCELLABLE,
                 "Item-level cancellation is only available in the US and UK "
@@ -119,7 +118,7 @@ def seller_cancel(world: World, shop: Shop, body: Any, version: str) -> dict[str
     record = world.cancel(
         order, lines, role="SELLER", reason=reason, cancel_type="CANCEL"
     )
-    if is_out_of_stock(reason):
+    if out_of_stock:
         world.zeroed_skus.update((shop.shop_id, ln.sku_id) for ln in lines)
     return {
         "cancel_id": record.cancel_id,
@@ -301,11 +300,7 @@ def _line_verdict(
             if ok
             else (False, E.CANCEL_INVALID_PARAM, "invalid order status", ())
         )
-    names = tuple(
-        k
-        for k in seller_reasons(shop.market.code, order.status)
-        if k not in world.retired_reasons
-    )
+    names = world.seller_reasons(shop.market.code, order.status)
     if order.status in SELLER_CANCELLABLE:
         return (True, 0, "", names)
     if (
@@ -313,5 +308,10 @@ def _line_verdict(
         and not line.shipped
         and shop.market.code in PARTIAL_CANCEL_MARKETS
     ):
-        return (True, 0, "", tuple(k for k in names if is_out_of_stock(k)))
+        return (
+            True,
+            0,
+            "",
+            tuple(k for k in names if is_out_of_stock(world.table_key(k))),
+        )
     return (False, E.CANCEL_INVALID_PARAM, "invalid order status", ())

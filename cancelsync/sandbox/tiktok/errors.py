@@ -2,6 +2,9 @@
 
 Codes come from reference §5.7 and §6; a handler raises ``ApiError`` and the simulator
 turns it into the usual ``{"code", "message", "request_id", "data"}`` envelope.
+``TRY_AGAIN`` (10006402) is not in the reference: it was seen on order detail in production
+(issue 8) and a third-party copy of docv2's Get Package Detail error table lists it as
+"Internal error. Retry request" (**UNCONFIRMED** beyond that).
 """
 
 from __future__ import annotations
@@ -17,11 +20,13 @@ INVALID_AUTH_CODE = 36004004
 TOO_MANY_REQUESTS = 36009002
 INTERNAL_ERROR = 36009003
 INVALID_PARAM = 36009004
+REQUEST_TIMED_OUT = 36009007
 BAD_PATH = 36009009
 BAD_METHOD = 36009010
 BAD_VERSION = 36009014
 BAD_BODY = 36009022
 BAD_CONTENT_TYPE = 36009023
+TRY_AGAIN = 10006402  # "Internal error. Please try again" (see the module docstring)
 
 # cancel order (reference §5.7)
 CANCEL_INVALID_PARAM = 25001001
@@ -30,6 +35,7 @@ UNKNOWN_REASON = 25001014
 REASON_NOT_FOR_SELLER = 25001015
 REASON_RETIRED = 25001020
 REASON_STATUS_MISMATCH = 25001021
+REVERSE_LOCK_FAILED = 25001028
 ALREADY_SHIPPED = 25001045
 COMPLETED_OR_CANCELLED = 25001051
 LINES_NOT_CANCELLABLE = 25005010

@@ -238,6 +238,11 @@ def order_detail(
         raise E.invalid_param("ids holds an empty order id")
     if len(ids) > MAX_DETAIL_IDS:
         raise E.invalid_param(f"ids accepts at most {MAX_DETAIL_IDS} order ids")
+    for order_id in ids:
+        # One bad order fails the whole batch (see ``fail_order_detail``).
+        if order_id in world.failing_orders:
+            code, message = world.failing_orders[order_id]
+            raise ApiError(code, message)
     found = [world.orders.get(i) for i in ids]
     return {
         "orders": [

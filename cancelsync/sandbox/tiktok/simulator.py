@@ -161,6 +161,14 @@ class TikTokSimulator(ScenarioMixin):
             error = ApiError(code, message, http_status=http_status)
             self._injected.append(_InjectedError(re.compile(endpoint), error, count))
 
+    def inject_transient(self, endpoint: str, *, count: int = 1) -> None:
+        """Answer the next ``count`` calls to ``endpoint`` with 10006402 "Internal error.
+        Please try again" (HTTP 200), without acting: a transient read error seen on
+        order detail (issue 8; see ``errors.TRY_AGAIN``)."""
+        self.inject_error(
+            endpoint, E.TRY_AGAIN, "Internal error. Please try again", count=count
+        )
+
     # ------------------------------------------------------------------ internals
 
     def _envelope(

@@ -22,6 +22,8 @@ from cancelsync.sandbox.tiktok.reasons import (
     BUYER_REASONS_PAID,
     BUYER_REASONS_UNPAID,
     is_out_of_stock,
+    seller_keys_for_market,
+    seller_reasons,
 )
 from cancelsync.sandbox.tiktok.state import (
     COMPLETE,
@@ -66,6 +68,11 @@ class World:
         self.cancellations: dict[str, Cancellation] = {}
         self.zeroed_skus: set[tuple[str, str]] = set()
         self.retired_reasons: set[str] = set()
+        # Reference key -> the key this platform takes in its place; the old key answers
+        # 25001020 (see ``CancelScenarioMixin.replace_reason``).
+        self.replaced_reasons: dict[str, str] = {}
+        # Order id -> (code, message) Get Order Detail answers for any batch holding it.
+        self.failing_orders: dict[str, tuple[int, str]] = {}
         self._used_ids: set[str] = set()
 
     # ------------------------------------------------------------------ ids, time
@@ -87,6 +94,32 @@ class World:
     def new_secret(self, prefix: str, length: int = 40) -> str:
         alphabet = string.ascii_letters + string.digits
         return prefix + "".join(self.rng.choice(alphabet) for _ in range(length))
+
+    # ------------------------------------------------------------------ reasons
+
+    def seller_reasons(self, market: str, status: str) -> tuple[str, ...]:
+        """The seller keys accepted now: §5.4's table with replacements applied and
+        retired keys left out (what aftersale eligibility lists)."""
+        return tuple(
+            self.replaced_reasons.get(key, key)
+            for key in seller_reasons(market, status)
+            if key not in self.retired_reasons
+        )
+
+    def seller_keys(self, market: str) -> frozenset[str]:
+        """Every seller key the market accepts now, whatever the status."""
+        return frozenset(
+            self.replaced_reasons.get(key, key)
+            for key in seller_keys_for_market(market)
+            if key not in self.retired_reasons
+        )
+
+    def table_key(self, key: str) -> str:
+        """The reference key a replacement stands for (its family decides e.g. stock)."""
+        for old, new in self.replaced_reasons.items():
+            if new == key:
+                return old
+        return key
 
     # ------------------------------------------------------------------ tokens
 
@@ -307,7 +340,9 @@ class World:
             line.cancel_user = record.role
             line.cancel_reason = record.reason
         record.update_time = when
-        record.should_replenish_stock = not is_out_of_stock(record.reason)
+        record.should_replenish_stock = not is_out_of_stock(
+            self.table_key(record.reason)
+        )
         if order.paid_time is not None:  # nothing to refund on an unpaid order
             record.refund_subtotal = sum((ln.sale_price for ln in lines), Decimal(0))
             earlier = [
