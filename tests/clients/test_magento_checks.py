@@ -53,11 +53,12 @@ def run(mode: str) -> dict[str, CheckResult]:
 
 
 def test_all_good_with_msi(rsps: responses.RequestsMock) -> None:
-    """Readable memos and orders plus MSI modules give three passing results."""
+    """Readable memos (also date-filtered), orders and MSI modules: four passes."""
     rsps.add(responses.GET, f"{API}/creditmemos", json={"items": [], "total_count": 12})
     rsps.add(responses.GET, f"{API}/orders", json={"items": [], "total_count": 40})
     rsps.add(responses.GET, f"{API}/modules", json=["Magento_InventorySales"])
     results = run("oauth1")
+    assert len(results) == 4
     assert all(r.ok and r.fix is None for r in results.values())
     assert "12 credit memos" in results["magento.credentials"].detail
     assert "MSI enabled" in results["magento.restock"].detail

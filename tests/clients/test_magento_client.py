@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import pytest
 import requests
@@ -652,15 +652,33 @@ def test_oauth1_signs_encoded_search_query(
     assert _signature_ok(request)
 
 
+def test_oauth1_date_filter_sends_a_space_as_percent_20(
+    rsps: responses.RequestsMock, client: MagentoClient
+) -> None:
+    """A created_at filter goes out as %20, never '+', and verifies as Magento reads it."""
+    rsps.add(responses.GET, f"{API}/creditmemos", json={"items": [], "total_count": 0})
+    client.credit_memos_created_since(datetime(2026, 11, 30, 1, 2, 3, tzinfo=UTC))
+    request = rsps.calls[0].request
+    query = urlsplit(request.url or "").query
+    assert "2026-11-30%2001%3A02%3A03" in query
+    assert "+" not in query
+    assert _signature_ok(request)
+
+
+def _magento_query_params(query: str) -> list[tuple[str, str]]:
+    """Oauth\\Helper\\Request::_extractQueryStringParams: rawurldecode, '+' kept."""
+    pairs = [part.split("=") for part in query.split("&") if query]
+    return [(unquote(p[0]), unquote(p[1])) for p in pairs if len(p) == 2]
+
+
 def _signature_ok(request: requests.PreparedRequest) -> bool:
-    """Recompute the signature as Magento does: the body is never a parameter."""
+    """Recompute the signature as Magento does: the raw query, the body never."""
     url = request.url or ""
     auth = header(request, "Authorization")
     params = signature.collect_parameters(
-        uri_query=urlsplit(url).query,
-        headers={"Authorization": auth},
-        exclude_oauth_signature=True,
+        headers={"Authorization": auth}, exclude_oauth_signature=True
     )
+    params += _magento_query_params(urlsplit(url).query)
     base = signature.signature_base_string(
         request.method or "",
         signature.base_string_uri(url),

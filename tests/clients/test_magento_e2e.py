@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
 
 import pytest
 import requests
@@ -298,3 +300,62 @@ def test_latest_credit_memo_id_is_the_highest_visible_id(store: Store) -> None:
         store.sim.create_credit_memo(entity_id, {"TOTE": 1}, shipping_amount=0)
     assert store.client.latest_credit_memo_id() == 3
     assert store.client.latest_credit_memo_id(store_ids=[9]) is None
+
+
+class PlusEncodingClient(MagentoClient):
+    """The client as it was: a query encoded like ``requests``' ``params=`` (space '+')."""
+
+    def _get(self, endpoint: str, query: str | None = None) -> Any:
+        if query:
+            query = urlencode(parse_qsl(query, keep_blank_values=True))
+        return super()._get(endpoint, query)
+
+
+def test_check_runs_a_date_filtered_search_under_the_configured_auth(
+    store: Store,
+) -> None:
+    """check sends one signed created_at search (a value with a space) and passes it."""
+    results = by_name(
+        check_magento(store.client, auth_mode="oauth1", clock=store.clock)
+    )
+    probe = results["magento.date_filter"]
+    assert probe.ok, probe
+    searches = store.server.journal.entries(MEMOS)
+    dated = [
+        e for e in searches
+        if ("searchCriteria[filter_groups][0][filters][0][field]", "created_at")
+        in e.query
+    ]  # fmt: skip
+    assert len(dated) == 1
+    assert dated[0].headers["authorization"].startswith("OAuth ")
+    since = (store.clock.now() - timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S")
+    assert ("searchCriteria[filter_groups][0][filters][0][value]", since) in dated[
+        0
+    ].query
+    assert dated[0].status == 200
+
+
+def test_check_fails_when_a_date_filter_is_signed_wrongly() -> None:
+    """A client that sends '+' for a space passes the plain probe but fails the dated one."""
+    clock = FakeClock()
+    sim = MagentoSimulator(clock=clock)
+    c = sim.credentials
+    with SimulatorServer(sim) as server:
+        client = PlusEncodingClient(
+            requests.Session(),
+            base_url=server.url,
+            store_code="default",
+            timeout=5,
+            auth=oauth1_auth(
+                c.consumer_key, c.consumer_secret, c.access_token, c.access_token_secret
+            ),
+            retry=RetryPolicy(attempts=1, sleep=lambda _s: None),
+        )
+        with client:
+            results = by_name(check_magento(client, auth_mode="oauth1", clock=clock))
+    assert results["magento.credentials"].ok
+    probe = results["magento.date_filter"]
+    assert not probe.ok
+    assert "signature is invalid" in probe.detail
+    assert probe.fix is not None
+    assert "%20" in probe.fix

@@ -110,20 +110,31 @@ def test_unknown_condition_and_direction_are_refused() -> None:
         SearchCriteria().sort("entity_id", "up")
 
 
-def test_params_are_percent_encoded_by_requests() -> None:
-    """Passed as params=, brackets and like-wildcards arrive percent-encoded."""
-    crit = SearchCriteria().where("increment_id", "0001%", "like").page(20)
-    prepared = requests.Request(
-        "GET", "https://m.test/rest/all/V1/orders", params=crit.params()
-    ).prepare()
-    query = urlsplit(prepared.url or "").query
+def test_query_is_percent_encoded_and_sent_unchanged() -> None:
+    """query() encodes brackets, wildcards and a space as %20; requests keeps it as is."""
+    when = datetime(2026, 11, 30, 1, 2, 3, tzinfo=UTC)
+    crit = (
+        SearchCriteria()
+        .where("increment_id", "0001%", "like")
+        .where("created_at", when, "gteq")
+        .page(20)
+    )
+    query = crit.query()
     assert "[" not in query
     assert "]" not in query
+    assert "+" not in query
     assert "searchCriteria%5Bfilter_groups%5D%5B0%5D" in query
     assert "0001%25" in query
-    assert dict(parse_qsl(query))[
-        "searchCriteria[filter_groups][0][filters][0][value]"
-    ] == ("0001%")
+    assert "2026-11-30%2001%3A02%3A03" in query
+    prepared = requests.Request(
+        "GET", "https://m.test/rest/all/V1/orders", params=query
+    ).prepare()
+    assert urlsplit(prepared.url or "").query == query
+    decoded = dict(parse_qsl(query))
+    assert decoded["searchCriteria[filter_groups][0][filters][0][value]"] == "0001%"
+    assert decoded["searchCriteria[filter_groups][1][filters][0][value]"] == (
+        "2026-11-30 01:02:03"
+    )
 
 
 def test_builder_is_immutable() -> None:

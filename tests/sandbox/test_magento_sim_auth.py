@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from urllib.parse import quote, urlencode
 
 import pytest
 import requests
 from requests_oauthlib import OAuth1
 
 from cancelsync.clock import FakeClock
-from cancelsync.sandbox.common import SimulatorServer
+from cancelsync.sandbox.common import SimulatorServer, parse_request
 from cancelsync.sandbox.magento import MagentoCredentials, MagentoSimulator
 
 CREDS = MagentoCredentials()
@@ -22,6 +24,8 @@ CRITERIA = {
     "searchCriteria[sortOrders][0][direction]": "ASC",
     "searchCriteria[pageSize]": "300",
 }
+# Percent-encoded as a client must (reference §1): space as %20, brackets encoded.
+QUERY = urlencode(list(CRITERIA.items()), quote_via=quote)
 
 
 def oauth(method: str = "HMAC-SHA256", **overrides: str) -> OAuth1:
@@ -54,13 +58,15 @@ def http(server: SimulatorServer) -> Iterator[requests.Session]:
         yield session
 
 
-def test_oauth1_sha256_with_search_params_is_accepted(
+def test_oauth1_sha256_with_percent_encoded_query_is_accepted(
     server: SimulatorServer, http: requests.Session
 ) -> None:
-    """A requests-oauthlib HMAC-SHA256 GET with searchCriteria as params= passes."""
+    """A requests-oauthlib HMAC-SHA256 GET whose query encodes a space as %20 passes."""
+    assert "%20" in QUERY
+    assert "+" not in QUERY
     resp = http.get(
         f"{server.url}/rest/default/V1/orders",
-        params=CRITERIA,
+        params=QUERY,
         auth=oauth(),
         timeout=TIMEOUT,
     )
@@ -68,6 +74,31 @@ def test_oauth1_sha256_with_search_params_is_accepted(
     body = resp.json()
     assert body["total_count"] == 1
     assert body["items"][0]["ext_order_id"] == "5760 0001"
+
+
+def test_oauth1_query_with_plus_for_space_is_refused_like_magento(
+    server: SimulatorServer, http: requests.Session
+) -> None:
+    """``params=`` sends a space as ``+``: oauthlib signs a space, Magento a plus (401)."""
+    prepared = requests.Request(
+        "GET", f"{server.url}/rest/default/V1/orders", params=CRITERIA, auth=oauth()
+    ).prepare()
+    assert "5760+0001" in (prepared.url or "")
+    resp = http.send(prepared, timeout=TIMEOUT)
+    assert resp.status_code == 401
+    assert resp.json() == {"message": "The signature is invalid. Verify and try again."}
+
+
+def test_search_filters_still_read_plus_as_space() -> None:
+    """Outside the signature check the query decodes like PHP's $_GET: ``+`` is a space."""
+    sim = MagentoSimulator(clock=FakeClock())
+    sim.import_tiktok_order("5760 0001", [{"sku": "A", "qty": 1, "price": 10}])
+    query = urlencode(list(CRITERIA.items()))  # quote_plus: the space becomes "+"
+    assert "5760+0001" in query
+    headers = {"host": "magento.test", "authorization": f"Bearer {CREDS.admin_token}"}
+    resp = sim.handle(parse_request("GET", f"/rest/V1/orders?{query}", headers, b""))
+    assert resp.status == 200
+    assert json.loads(resp.body)["total_count"] == 1
 
 
 def test_oauth1_signed_json_post_is_accepted(
@@ -111,7 +142,7 @@ def test_tampered_query_after_signing_is_rejected(
 ) -> None:
     """Changing a signed query parameter breaks the signature."""
     prepared = requests.Request(
-        "GET", f"{server.url}/rest/V1/orders", params=CRITERIA, auth=oauth()
+        "GET", f"{server.url}/rest/V1/orders", params=QUERY, auth=oauth()
     ).prepare()
     prepared.url = (prepared.url or "").replace("pageSize%5D=300", "pageSize%5D=200")
     resp = http.send(prepared, timeout=TIMEOUT)
@@ -217,10 +248,10 @@ def test_missing_grant_names_the_resource(http: requests.Session) -> None:
     sim = MagentoSimulator(integration_resources={"Magento_Sales::actions_view"})
     with SimulatorServer(sim) as srv:
         ok = http.get(
-            f"{srv.url}/rest/V1/orders", params=CRITERIA, auth=oauth(), timeout=5
+            f"{srv.url}/rest/V1/orders", params=QUERY, auth=oauth(), timeout=5
         )
         denied = http.get(
-            f"{srv.url}/rest/V1/creditmemos", params=CRITERIA, auth=oauth(), timeout=5
+            f"{srv.url}/rest/V1/creditmemos", params=QUERY, auth=oauth(), timeout=5
         )
     assert ok.status_code == 200
     assert denied.status_code == 401

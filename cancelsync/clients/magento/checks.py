@@ -1,5 +1,12 @@
-"""``cancelsync check`` probes for Magento: credentials, read grants, the TikTok id
-column and restock capability. Each probe is a cheap read; nothing is written.
+"""``cancelsync check`` probes for Magento: credentials, a date-filtered search, read
+grants, the TikTok id column and restock capability. Each probe is a cheap read;
+nothing is written.
+
+The date-filtered search is the query shape ``run`` depends on (direction A's
+``created_at gteq 'YYYY-MM-DD HH:MM:SS'``): its value holds a space, which Magento
+verifies from the raw query with ``rawurldecode``. A plain ``pageSize`` probe can pass
+while every dated query is refused with "The signature is invalid", so ``check``
+sends one under the configured auth.
 
 The misleading 401 is told apart here: ``The consumer isn't authorized to access
 %resources.`` means a missing ACL grant with OAuth 1.0a, but with a bearer token it
@@ -9,10 +16,13 @@ in which case *every* call fails, not just one.
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from cancelsync.clients.checks import CheckResult
 from cancelsync.clients.magento.client import MagentoClient
 from cancelsync.clients.magento.errors import BEARER_HINT, ROUTE_HINT, MagentoAuthError
 from cancelsync.clients.magento.search import SearchCriteria
+from cancelsync.clock import Clock, SystemClock
 from cancelsync.errors import ApiError, AuthError, DataError, NotFoundError
 
 WRITE_GRANTS = (
@@ -22,12 +32,19 @@ WRITE_GRANTS = (
 REACH_FIX = "check magento.base_url, the network/firewall and magento.verify_tls"
 
 
-def check_magento(client: MagentoClient, *, auth_mode: str) -> list[CheckResult]:
+def check_magento(
+    client: MagentoClient, *, auth_mode: str, clock: Clock | None = None
+) -> list[CheckResult]:
     """Probe the store; stop after the credentials probe when it fails."""
     credentials = _credentials(client, auth_mode)
     if not credentials.ok:
         return [credentials]
-    return [credentials, _orders(client), _restock(client)]
+    return [
+        credentials,
+        _date_filter(client, auth_mode, clock or SystemClock()),
+        _orders(client),
+        _restock(client),
+    ]
 
 
 def _grant_fix(resources: tuple[str, ...], fallback: str) -> str:
@@ -81,6 +98,41 @@ def _credentials(client: MagentoClient, auth_mode: str) -> CheckResult:
         True,
         f"{auth_mode} credentials accepted; {seen} credit memos readable. The write "
         f"grants ({WRITE_GRANTS}) cannot be verified without writing",
+    )
+
+
+def _date_filter(client: MagentoClient, auth_mode: str, clock: Clock) -> CheckResult:
+    name = "magento.date_filter"
+    since = clock.now() - timedelta(hours=1)
+    criteria = SearchCriteria().where("created_at", since, "gteq").page(1)
+    try:
+        client.search("creditmemos", criteria)
+    except MagentoAuthError as exc:
+        fix = exc.hint
+        if auth_mode == "oauth1":
+            fix = (
+                "something between cancelsync and Magento rewrites the query string "
+                "(cancelsync sends a space as %20; Magento verifies the raw query and "
+                "reads '+' as a plus): check proxies, WAFs and URL rewrites in front "
+                "of the store"
+            )
+        return CheckResult(
+            name,
+            False,
+            f"a created_at-filtered credit memo search was refused ({exc.message}) "
+            "although a plain one passed; `run` sends such searches",
+            fix,
+        )
+    except ApiError as exc:
+        return CheckResult(
+            name, False, f"cannot filter credit memos on created_at: {exc}", REACH_FIX
+        )
+    except DataError as exc:
+        return CheckResult(name, False, f"unexpected reply: {exc}", ROUTE_HINT)
+    return CheckResult(
+        name,
+        True,
+        f"a created_at-filtered search (the query `run` sends) passes {auth_mode}",
     )
 
 

@@ -11,7 +11,9 @@ details:
 - writes (refund, cancel, comment) are sent once: an unknown outcome raises
   ``OutcomeUnknownError`` and the engine reconciles against the order's memos.
 
-Raw JSON becomes domain models in ``mapper``; query strings come from ``search``.
+Raw JSON becomes domain models in ``mapper``; query strings come from ``search``,
+already percent-encoded (space ``%20``) so that the URL OAuth 1.0a signs is the one
+Magento verifies.
 """
 
 from __future__ import annotations
@@ -139,12 +141,18 @@ class MagentoClient:
     def _path(self, endpoint: str) -> str:
         return self._prefix + endpoint
 
-    def _get(self, endpoint: str, params: list[tuple[str, str]] | None = None) -> Any:
+    def _get(self, endpoint: str, query: str | None = None) -> Any:
+        """GET with an already encoded query (``search.encode_query``).
+
+        The string goes to ``requests`` as is, so the URL OAuth 1.0a signs is the URL
+        sent: ``requests`` would encode ``params=`` pairs with ``+`` for a space, which
+        Magento verifies as a literal plus (401 "The signature is invalid").
+        """
         resp = self._transport.request(
             "GET",
             self._path(endpoint),
             self.raise_for_response,
-            params=params,
+            params=query or None,
             headers={"Accept": "application/json"},
         )
         return self._json(resp, endpoint)
@@ -189,7 +197,7 @@ class MagentoClient:
         self, endpoint: str, criteria: SearchCriteria
     ) -> tuple[list[Any], int | None]:
         """One raw search page: ``(items, total_count)`` for e.g. ``"orders"``."""
-        data = self._get(endpoint, criteria.params())
+        data = self._get(endpoint, criteria.query())
         if not isinstance(data, Mapping):
             raise DataError(f"magento {endpoint}: search reply is not an object")
         items = data.get("items")

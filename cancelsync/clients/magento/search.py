@@ -1,8 +1,15 @@
 """A small, pure builder for Magento ``searchCriteria`` query parameters.
 
 ``SearchCriteria`` is immutable: every method returns a new criteria. ``params()`` gives
-the ``(key, value)`` pairs to pass as ``requests``' ``params=`` so that ``[`` and ``]``
-are percent-encoded *before* OAuth 1.0a signing (oauthlib refuses raw brackets).
+the ``(key, value)`` pairs; ``query()`` is the query string the client sends, encoded
+here rather than by ``requests``' ``params=``, because OAuth 1.0a signs exactly what is
+sent and Magento verifies it from the raw query:
+
+- ``[`` and ``]`` are percent-encoded (oauthlib refuses raw brackets);
+- a space is ``%20``, never ``+``: Magento decodes the signed query with PHP
+  ``rawurldecode``, which keeps ``+`` a plus, while oauthlib signs it as a space, so a
+  ``created_at`` value sent as ``2026-11-30+01:02:03`` fails with 401 "The signature
+  is invalid" (magento/magento2 PR #34896, issue #37278; reference §1).
 
 Filters added with ``where`` each form their own filter group (groups are ANDed);
 filters given together to ``any_of`` share one group (ORed). Two Magento quirks are
@@ -21,6 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from decimal import Decimal
+from urllib.parse import quote, urlencode
 
 MAX_PAGE_SIZE = 300
 MAX_INDEX = 9  # keep every [n] a single digit (see the module docstring)
@@ -114,7 +122,7 @@ class SearchCriteria:
         return replace(self, page_size=size, current_page=current)
 
     def params(self) -> list[tuple[str, str]]:
-        """The query parameters, unencoded; pass them as ``params=``."""
+        """The query parameters, unencoded (``query()`` encodes them for sending)."""
         out: list[tuple[str, str]] = []
         for g, group in enumerate(self.filter_groups):
             for f, flt in enumerate(group):
@@ -128,6 +136,18 @@ class SearchCriteria:
         out.append((f"{_PREFIX}[pageSize]", str(self.page_size)))
         out.append((f"{_PREFIX}[currentPage]", str(self.current_page)))
         return out
+
+    def query(self) -> str:
+        """The encoded query string to send as is (see the module docstring)."""
+        return encode_query(self.params())
+
+
+def encode_query(params: Iterable[tuple[str, str]]) -> str:
+    """Percent-encode query pairs for a signed Magento call: space ``%20``, ``[`` ``%5B``.
+
+    Only RFC 3986 unreserved characters stay literal, so no ``+`` is ever sent.
+    """
+    return urlencode(list(params), quote_via=quote, safe="")
 
 
 def _check_index(index: int, what: str) -> None:

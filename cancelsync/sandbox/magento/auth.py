@@ -7,6 +7,18 @@ stored before the signature is checked, as Magento does, so a replay of a reject
 request is also refused. Whether bearer integration tokens count is decided per call by
 the ``integration_bearer_enabled`` flag
 (``oauth/consumer/enable_integration_as_bearer``).
+
+The signed query parameters come from the raw query string, the way
+``Framework\\Oauth\\Helper\\Request::_extractQueryStringParams`` reads them in 2.4:
+split on ``&`` and ``=``, keep only ``name=value`` pairs (a value holding a raw ``=``
+is dropped), skip protocol parameters, and decode both sides with PHP
+``rawurldecode`` (``urllib.parse.unquote``), which keeps ``+`` a literal plus. A client
+that encodes a space as ``+`` (``requests``' ``params=``) signs a space, Magento signs
+``+``, and the call fails with 401 "The signature is invalid" (magento/magento2 PR
+#34896, issue #37278; reference §1). Older releases decoded with ``urldecode``
+(``+`` as a space); ``%20`` verifies on both. Only the signature check reads the query
+this way: the REST layer's own parameters (``$_GET``, the search filters) still decode
+``+`` as a space.
 """
 
 from __future__ import annotations
@@ -14,6 +26,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -47,6 +60,8 @@ REQUIRED_OAUTH_PARAMS = (
     "oauth_token",
 )
 NONCE_ERROR = "An error occurred validating the nonce"
+# Request::_isProtocolParameter(): an unanchored preg_match, so it matches anywhere.
+_PROTOCOL_PARAM = re.compile(r"oauth_[a-z_-]+")
 
 
 @dataclass(frozen=True)
@@ -229,7 +244,7 @@ class Authenticator:
         req: SimRequest, protocol: dict[str, str]
     ) -> Sequence[tuple[str, str]]:
         params = [(k, v) for k, v in protocol.items() if k != "oauth_signature"]
-        params += [(k, v) for k, v in req.query if not k.startswith("oauth_")]
+        params += list(signed_query_params(req.raw_query).items())
         content_type = req.headers.get("content-type", "")
         if content_type.startswith("application/x-www-form-urlencoded") and req.body:
             form = parse_qsl(
@@ -237,6 +252,22 @@ class Authenticator:
             )
             params += [(k, v) for k, v in form if not k.startswith("oauth_")]
         return params
+
+
+def signed_query_params(raw_query: str) -> dict[str, str]:
+    """The query parameters Magento signs, read from the raw query (module docstring).
+
+    A PHP array: a repeated name keeps its last value.
+    """
+    params: dict[str, str] = {}
+    if not raw_query:
+        return params
+    for pair in raw_query.split("&"):
+        parts = pair.split("=")
+        if len(parts) != 2 or _PROTOCOL_PARAM.search(parts[0]):
+            continue
+        params[unquote(parts[0])] = unquote(parts[1])
+    return params
 
 
 def forbidden(resource: str) -> MagentoError:
