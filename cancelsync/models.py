@@ -173,10 +173,22 @@ class MagentoOrder:
     total_paid: Decimal = Decimal("0")
     total_invoiced: Decimal = Decimal("0")
     total_refunded: Decimal = Decimal("0")
-    shipping_amount: Decimal = Decimal("0")
+    shipping_amount: Decimal = Decimal("0")  # order currency, tax excluded
     shipping_refunded: Decimal = Decimal("0")
     comments: tuple[str, ...] = ()
     created_at: datetime | None = None
+    shipping_tax_amount: Decimal = Decimal("0")
+    shipping_tax_refunded: Decimal = Decimal("0")
+
+    @property
+    def shipping_left(self) -> Decimal:
+        """Shipping not yet refunded, its tax included (order currency).
+
+        What Magento refunds when a refund leaves ``shipping_amount`` out.
+        """
+        left = self.shipping_amount - self.shipping_refunded
+        tax_left = self.shipping_tax_amount - self.shipping_tax_refunded
+        return max(left, Decimal("0")) + max(tax_left, Decimal("0"))
 
     def item(self, item_id: int) -> MagentoItem | None:
         for it in self.items:

@@ -19,16 +19,22 @@ from decimal import Decimal
 
 @dataclass(frozen=True)
 class RefundPlan:
-    """Create an offline credit memo on a Magento order."""
+    """Create an offline credit memo on a Magento order.
+
+    ``shipping_amount`` is ``None`` for "all remaining shipping": the key is left out
+    and Magento refunds what is left, tax included, in the right currency. A value
+    sent is read in base currency (incl. tax on some stores), so only ``0`` is ever
+    planned (partial refunds).
+    """
 
     magento_entity_id: int
     items: tuple[
         tuple[int, Decimal], ...
     ]  # (order_item_id, qty) on the rows holding qty
-    shipping_amount: Decimal
+    shipping_amount: Decimal | None
     return_to_stock_items: tuple[int, ...]
     comment: str
-    expected_amount: Decimal  # Magento's own amount for these items + shipping
+    expected_amount: Decimal  # Magento's own amount: items + shipping incl. tax
     whole_order: bool
     tiktok_cancel_id: str = ""  # the marker in ``comment`` that proves it was applied
 

@@ -135,16 +135,22 @@ def decide_refund(
             f"Magento order #{order.magento_increment_id} is already fully refunded"
         )
 
+    shipping: Decimal | None
     if whole:
         items = [(it, it.refundable_qty) for it in top if it.refundable_qty > 0]
-        shipping = max(order.shipping_amount - order.shipping_refunded, Decimal("0"))
+        # Shipping is left out of the request: Magento then refunds all that is left,
+        # tax included, in its base currency; a value we sent would be read in base
+        # currency and, on stores showing shipping incl. tax, as a ratio of it (§5).
+        shipping = None
+        shipping_left = order.shipping_left
         if not items:
             # An item-less memo is not possible (the client refuses one: Magento would
             # refund every row); what is left is shipping or an adjustment.
-            if shipping > 0:
+            if shipping_left > 0:
                 return Attention(
                     f"every item of Magento order #{order.magento_increment_id} is already "
-                    f"refunded but {shipping} shipping is not; refund the shipping by hand"
+                    f"refunded but {shipping_left} shipping is not; refund the shipping "
+                    "by hand"
                 )
             return Done("every item and the shipping are already refunded in Magento")
     else:
@@ -164,12 +170,12 @@ def decide_refund(
                     f"#{order.magento_increment_id} has only {row.refundable_qty} left to refund"
                 )
             items.append((row, Decimal(qty)))
-        shipping = Decimal("0")
+        shipping = shipping_left = Decimal("0")
         if not items:
             return Done("the cancelled lines are already refunded in Magento")
 
     amount = sum((it.unit_refund_value * qty for it, qty in items), Decimal("0"))
-    amount = amount.quantize(CENT) + shipping
+    amount = amount.quantize(CENT) + shipping_left
     available = order.total_paid - order.total_refunded
     if amount - available > CENT:
         return Attention(

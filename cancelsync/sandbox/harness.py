@@ -116,13 +116,15 @@ class Sandbox:
         *,
         store: StoreSpec | None = None,
         shipping_fee: float = 5.0,
+        shipping_tax: float = 0.0,
         magento_store_id: int = 1,
         invoiced: bool = True,
         status: str = "AWAITING_SHIPMENT",
     ) -> PlacedOrder:
         """A TikTok order, imported into Magento as an invoiced order.
 
-        ``lines``: ``{"sku", "qty", "price", "product_type"?}``.
+        ``lines``: ``{"sku", "qty", "price", "product_type"?}``. ``shipping_tax`` is
+        Magento's tax on the shipping (TikTok's fee is ``shipping_fee``).
         """
         spec = store or (self.stores[0] if self.stores else None)
         shop_id = spec.setup.shop_id if spec else self.demo.shop_id
@@ -151,6 +153,7 @@ class Sandbox:
                 for line in lines
             ],
             shipping_amount=shipping_fee,
+            shipping_tax_amount=shipping_tax,
             store_id=magento_store_id,
             invoiced=invoiced,
         )

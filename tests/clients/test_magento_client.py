@@ -409,6 +409,25 @@ def test_refund_body_matches_magento_contract(
     }
 
 
+def test_refund_without_shipping_amount_leaves_the_key_out(
+    rsps: responses.RequestsMock, client: MagentoClient
+) -> None:
+    """shipping_amount None omits arguments.shipping_amount: Magento refunds what is left."""
+    rsps.add(responses.POST, f"{API}/order/1042/refund", body="319", status=200)
+    client.refund_order(
+        1042,
+        items=[(2101, Decimal("1"))],
+        shipping_amount=None,
+        return_to_stock_items=[],
+        comment="",
+    )
+    (call,) = rsps.calls
+    assert body_of(call)["arguments"] == {
+        "adjustment_positive": 0,
+        "adjustment_negative": 0,
+    }
+
+
 def test_refund_refuses_empty_items_without_sending(
     rsps: responses.RequestsMock, client: MagentoClient
 ) -> None:
@@ -462,10 +481,11 @@ def test_refund_timeout_or_drop_is_outcome_unknown_and_sent_once(
     assert excinfo.value.hint is not None
 
 
-def test_refund_429_is_retried_because_nothing_was_applied(
+def test_refund_429_is_left_to_the_engine_marked_refused(
     rsps: responses.RequestsMock,
 ) -> None:
-    """A throttled refund was refused before acting, so it is retried (Retry-After)."""
+    """A throttled refund is not re-sent by the transport: OutcomeUnknownError marked
+    refused with its Retry-After, so the engine re-reads, then re-sends via its ledger."""
     rsps.add(
         responses.POST,
         f"{API}/order/7/refund",
@@ -473,19 +493,21 @@ def test_refund_429_is_retried_because_nothing_was_applied(
         status=429,
         headers={"Retry-After": "3"},
     )
-    rsps.add(responses.POST, f"{API}/order/7/refund", json=99)
     sleeps: list[float] = []
-    with make_client(sleeps=sleeps) as client:
-        memo_id = client.refund_order(
+    with (
+        make_client(sleeps=sleeps) as client,
+        pytest.raises(OutcomeUnknownError) as info,
+    ):
+        client.refund_order(
             7,
             items=[(1, Decimal("1"))],
             shipping_amount=Decimal("2.50"),
             return_to_stock_items=(),
             comment="c",
         )
-    assert memo_id == 99
-    assert sleeps == [3.0]
-    assert body_of(rsps.calls[1])["arguments"]["shipping_amount"] == 2.5
+    assert (info.value.refused, info.value.retry_after) == (True, 3.0)
+    assert len(rsps.calls) == 1
+    assert sleeps == []
 
 
 def test_refund_reply_without_memo_id_is_outcome_unknown(

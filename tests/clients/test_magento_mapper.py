@@ -64,6 +64,17 @@ def test_order_money_is_exact_decimal() -> None:
     assert order.shipping_refunded == Decimal("0")
 
 
+def test_order_shipping_tax_is_read_and_counts_in_what_is_left() -> None:
+    """shipping_tax_amount/_refunded are read; shipping_left includes the unrefunded tax."""
+    raw = load("order_configurable.json")
+    assert order_from_json(raw).shipping_tax_amount == Decimal("0")
+    raw.update(shipping_tax_amount=1.2, shipping_tax_refunded=0.2, shipping_refunded=1)
+    order = order_from_json(raw)
+    assert order.shipping_tax_amount == Decimal("1.2")
+    assert order.shipping_tax_refunded == Decimal("0.2")
+    assert order.shipping_left == Decimal("5.99")  # (5.99 - 1) + (1.2 - 0.2)
+
+
 def test_order_comments_come_from_status_histories() -> None:
     """Only non-empty status_histories[].comment texts are kept, in order."""
     order = order_from_json(load("order_configurable.json"))

@@ -138,19 +138,26 @@ def make_order(
     state: str = "processing",
     shipping: str = "5.00",
     shipping_refunded: str = "0",
+    shipping_tax: str = "0",
     discount: str = "0",
     refunded_extra: str = "0",
 ) -> MagentoOrder:
-    """A Magento order whose money totals follow its top-level rows."""
+    """A Magento order whose money totals follow its top-level rows.
+
+    Shipping tax counts as refunded once the shipping is (Magento refunds them
+    together when ``shipping_amount`` is left out).
+    """
     items = tuple(it for group in groups for it in group)
     top = [it for it in items if it.parent_item_id is None]
-    ship = Decimal(shipping)
+    ship, ship_tax = Decimal(shipping), Decimal(shipping_tax)
+    ship_refunded = Decimal(shipping_refunded)
+    tax_refunded = ship_tax if ship and ship_refunded >= ship else ZERO
     invoiced_any = any(it.qty_invoiced > 0 for it in top)
     invoiced = sum((it.price * it.qty_invoiced for it in top), ZERO)
-    invoiced += (ship if invoiced_any else ZERO) - Decimal(discount)
+    invoiced += (ship + ship_tax if invoiced_any else ZERO) - Decimal(discount)
     invoiced = max(invoiced, ZERO)
     refunded = sum((it.price * it.qty_refunded for it in top), ZERO)
-    refunded += Decimal(shipping_refunded) + Decimal(refunded_extra)
+    refunded += ship_refunded + tax_refunded + Decimal(refunded_extra)
     return MagentoOrder(
         magento_entity_id=MAGENTO_ENTITY_ID,
         magento_increment_id="000000042",
@@ -159,12 +166,16 @@ def make_order(
         store_id=1,
         tiktok_order_id=TIKTOK_ORDER_ID,
         items=items,
-        grand_total=sum((it.price * it.qty_ordered for it in top), ZERO) + ship,
+        grand_total=sum((it.price * it.qty_ordered for it in top), ZERO)
+        + ship
+        + ship_tax,
         total_paid=invoiced,
         total_invoiced=invoiced,
         total_refunded=min(refunded, invoiced),
         shipping_amount=ship,
-        shipping_refunded=Decimal(shipping_refunded),
+        shipping_refunded=ship_refunded,
+        shipping_tax_amount=ship_tax,
+        shipping_tax_refunded=tax_refunded,
     )
 
 
@@ -296,6 +307,7 @@ def magento_orders(
             )
         )
     shipping = draw(_cents(0, 1500))
+    shipping_tax = draw(_cents(0, 300)) if shipping and draw(st.booleans()) else ZERO
     top_done = all(g[0].qty_refunded >= g[0].qty_invoiced for g in groups)
     ship_refunded = draw(st.sampled_from((ZERO, shipping))) if top_done else ZERO
     # Now and then a discount (less was paid) or an adjustment (more was refunded).
@@ -309,6 +321,7 @@ def magento_orders(
         state=state,
         shipping=str(shipping),
         shipping_refunded=str(ship_refunded),
+        shipping_tax=str(shipping_tax),
         discount=str(discount),
         refunded_extra=str(extra),
     )

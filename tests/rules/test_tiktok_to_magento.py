@@ -246,7 +246,7 @@ def test_whole_cancellation_refunds_everything_left_with_shipping() -> None:
     plan = _plan(decide_refund(_whole(order), order, DEFAULTS))
     assert plan.whole_order
     assert plan.items == ((100, Decimal("1")), (110, Decimal("3")))
-    assert plan.shipping_amount == Decimal("5.00")
+    assert plan.shipping_amount is None  # left out: Magento refunds what is left
     assert plan.expected_amount == Decimal("75.00")
     assert plan.return_to_stock_items == (100, 111, 110)
     assert marker("4035012345678") in plan.comment
@@ -281,7 +281,7 @@ def test_last_lines_cancelled_make_the_refund_whole() -> None:
     )
     plan = _plan(decide_refund(facts, order, DEFAULTS))
     assert plan.whole_order
-    assert plan.shipping_amount == Decimal("5.00")
+    assert plan.shipping_amount is None
 
 
 def test_partial_cancellation_refunds_grouped_units_on_the_parent_row() -> None:
@@ -364,6 +364,24 @@ def test_one_cent_of_rounding_is_tolerated() -> None:
     assert plan.expected_amount == order.total_paid + CENT
 
 
+def test_whole_cancellation_counts_the_shipping_tax_left() -> None:
+    """The expected amount of a whole refund includes the shipping tax not yet refunded."""
+    order = make_order(simple(100, "SKU-A", 2), shipping="12.50", shipping_tax="2.50")
+    plan = _plan(decide_refund(_whole(order), order, DEFAULTS))
+    assert plan.shipping_amount is None
+    assert plan.expected_amount == Decimal("35.00")  # 20 + 12.50 + 2.50
+
+
+def test_whole_cancellation_beyond_what_is_left_counts_shipping_tax() -> None:
+    """Shipping tax counts against what is left to refund, so the check stays right."""
+    order = make_order(
+        simple(100, "SKU-A", 2), shipping="12.50", shipping_tax="2.50", discount="2.50"
+    )
+    decision = decide_refund(_whole(order), order, DEFAULTS)
+    assert isinstance(decision, Attention)
+    assert "refund of 35.00 would exceed the 32.50 left" in decision.reason
+
+
 def test_whole_cancellation_with_only_shipping_left_needs_attention() -> None:
     """Items already refunded but shipping left: never an item-less credit memo."""
     order = make_order(simple(100, "SKU-A", 2, refunded=2))
@@ -423,7 +441,11 @@ def test_decisions_are_repeatable_and_gated(case: Case) -> None:
 @FAST
 @given(refund_cases(refundable=True))
 def test_refund_plans_stay_within_what_magento_can_refund(case: Case) -> None:
-    """Never over paid - refunded (+1 cent) or a row's refundable qty; shipping only whole."""
+    """Never over paid - refunded (+1 cent) or a row's refundable qty; shipping only whole.
+
+    A whole-order plan leaves shipping out (Magento refunds what is left, tax
+    included) and counts that in its amount; a partial one sends 0.
+    """
     facts, order, cfg = case
     decision = decide_refund(facts, order, cfg)
     if not (isinstance(decision, Apply) and isinstance(decision.plan, RefundPlan)):
@@ -432,7 +454,12 @@ def test_refund_plans_stay_within_what_magento_can_refund(case: Case) -> None:
     assert plan.items, "an item-less memo would refund everything (or nothing)"
     assert len({item_id for item_id, _ in plan.items}) == len(plan.items)
     assert plan.whole_order == whole_order_cancelled(facts)
-    amount = plan.shipping_amount
+    if plan.whole_order:
+        assert plan.shipping_amount is None  # Magento refunds what is left, with tax
+        amount = order.shipping_left
+    else:
+        assert plan.shipping_amount == 0
+        amount = Decimal("0")
     for item_id, qty in plan.items:
         row = order.item(item_id)
         assert row is not None
@@ -444,9 +471,6 @@ def test_refund_plans_stay_within_what_magento_can_refund(case: Case) -> None:
         amount += row.price * qty
     assert amount == plan.expected_amount
     assert amount <= order.total_paid - order.total_refunded + CENT
-    assert 0 <= plan.shipping_amount <= order.shipping_amount - order.shipping_refunded
-    if not plan.whole_order:
-        assert plan.shipping_amount == 0
 
 
 @FAST

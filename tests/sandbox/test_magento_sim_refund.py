@@ -424,3 +424,139 @@ def test_scenario_refund_by_sku_uses_the_same_rules(sim: MagentoSimulator) -> No
         excinfo.value.rendered
         == 'We found an invalid quantity to refund item "Product TEE-RED-M".'
     )
+
+
+# ------------------------------------------------- shipping tax, base currency (§5)
+
+
+def taxed_store(*, incl_tax_display: bool, rate: float = 1.25) -> MagentoSimulator:
+    """A USD-order store whose base currency is EUR (1 EUR = ``rate`` USD)."""
+    return new_sim(
+        currency="USD",
+        base_currency="EUR",
+        base_to_order_rate=rate,
+        display_sales_shipping_incl_tax=incl_tax_display,
+    )
+
+
+def taxed_order(sim: MagentoSimulator) -> int:
+    """SKU A 2 x 10.00 USD, shipping 12.50 USD plus 2.50 USD tax (10 + 2 EUR)."""
+    return sim.import_tiktok_order(
+        "576101",
+        [{"sku": "A", "qty": 2, "price": 10.0}],
+        shipping_amount=12.5,
+        shipping_tax_amount=2.5,
+    )
+
+
+def test_taxed_shipping_order_shows_both_currencies() -> None:
+    """The order carries shipping tax and base twins at base_to_order_rate."""
+    sim = taxed_store(incl_tax_display=True)
+    order = sim.order(taxed_order(sim))
+    assert (order["order_currency_code"], order["base_currency_code"]) == ("USD", "EUR")
+    assert order["base_to_order_rate"] == 1.25
+    assert (order["shipping_amount"], order["base_shipping_amount"]) == (12.5, 10)
+    assert (order["shipping_tax_amount"], order["base_shipping_tax_amount"]) == (2.5, 2)
+    assert (order["shipping_incl_tax"], order["base_shipping_incl_tax"]) == (15, 12)
+    assert (order["grand_total"], order["base_grand_total"]) == (35, 28)
+    assert (order["total_paid"], order["base_total_paid"]) == (35, 28)
+    assert order["tax_invoiced"] == 2.5
+
+
+@pytest.mark.parametrize("incl_tax_display", [True, False])
+def test_omitted_shipping_refunds_what_is_left_with_tax_in_both_currencies(
+    incl_tax_display: bool,
+) -> None:
+    """No shipping_amount: all remaining shipping and its tax, whatever the display."""
+    sim = taxed_store(incl_tax_display=incl_tax_display)
+    order_id = taxed_order(sim)
+    assert refund(sim, order_id, {"items": [{"order_item_id": 1, "qty": 2}]})[0] == 200
+    memo = sim.credit_memos(order_id)[0]
+    assert (memo["shipping_amount"], memo["base_shipping_amount"]) == (12.5, 10)
+    assert (memo["shipping_tax_amount"], memo["base_shipping_tax_amount"]) == (2.5, 2)
+    assert (memo["shipping_incl_tax"], memo["base_shipping_incl_tax"]) == (15, 12)
+    assert (memo["grand_total"], memo["base_grand_total"]) == (35, 28)
+    order = sim.order(order_id)
+    assert order["state"] == "closed"
+    assert (order["total_refunded"], order["base_total_refunded"]) == (35, 28)
+    assert (order["shipping_tax_refunded"], order["base_shipping_tax_refunded"]) == (
+        2.5,
+        2,
+    )
+    assert order["status_histories"][0]["comment"] == "We refunded €28.00 offline."
+
+
+def test_shipping_below_the_incl_tax_maximum_is_a_ratio_of_shipping_and_tax() -> None:
+    """Displayed incl. tax, a base amount under the max refunds that share of both."""
+    sim = taxed_store(incl_tax_display=True, rate=1.0)
+    order_id = taxed_order(sim)  # rate 1: shipping 12.50 + 2.50 tax = 15.00
+    body = {
+        "items": [{"order_item_id": 1, "qty": 2}],
+        "arguments": {"shipping_amount": 12.5},  # the tax-excluded remainder
+    }
+    assert refund(sim, order_id, body)[0] == 200
+    memo = sim.credit_memos(order_id)[0]
+    # 12.50 of the 15.00 incl. tax is a 5/6 ratio: 10.42 shipping + 2.08 tax.
+    assert (memo["shipping_amount"], memo["shipping_tax_amount"]) == (10.42, 2.08)
+    assert memo["shipping_incl_tax"] == 12.5
+    assert memo["grand_total"] == 32.5
+    assert sim.order(order_id)["state"] == "complete"  # 2.50 left: not closed
+
+
+def test_shipping_at_the_excl_tax_maximum_refunds_the_rest_with_its_tax() -> None:
+    """Displayed excl. tax, the base remainder excl. tax refunds it all, tax included."""
+    sim = taxed_store(incl_tax_display=False)
+    order_id = taxed_order(sim)
+    body = {
+        "items": [{"order_item_id": 1, "qty": 2}],
+        "arguments": {"shipping_amount": 10},  # base EUR, tax excluded
+    }
+    assert refund(sim, order_id, body)[0] == 200
+    memo = sim.credit_memos(order_id)[0]
+    assert (memo["shipping_amount"], memo["shipping_tax_amount"]) == (12.5, 2.5)
+    assert sim.order(order_id)["state"] == "closed"
+
+
+@pytest.mark.parametrize(
+    ("incl_tax_display", "maximum"), [(True, "€12.00"), (False, "€10.00")]
+)
+def test_order_currency_shipping_above_the_base_maximum_is_refused(
+    incl_tax_display: bool, maximum: str
+) -> None:
+    """An order-currency amount (12.50 USD) exceeds the base max and is a 400 in EUR."""
+    sim = taxed_store(incl_tax_display=incl_tax_display)
+    order_id = taxed_order(sim)
+    amount = 15 if incl_tax_display else 12.5
+    body = {
+        "items": [{"order_item_id": 1, "qty": 2}],
+        "arguments": {"shipping_amount": amount},
+    }
+    assert refund(sim, order_id, body) == (
+        400,
+        {
+            "message": "Maximum shipping amount allowed to refund is: %1",
+            "parameters": [maximum],
+        },
+    )
+    assert sim.credit_memos(order_id) == []
+
+
+def test_zero_shipping_on_a_partial_refund_keeps_shipping_and_its_tax() -> None:
+    """shipping_amount 0 refunds neither shipping nor shipping tax; both stay refundable."""
+    sim = taxed_store(incl_tax_display=True)
+    order_id = taxed_order(sim)
+    body = {
+        "items": [{"order_item_id": 1, "qty": 1}],
+        "arguments": {"shipping_amount": 0},
+    }
+    assert refund(sim, order_id, body)[0] == 200
+    memo = sim.credit_memos(order_id)[0]
+    assert (memo["shipping_amount"], memo["tax_amount"], memo["grand_total"]) == (
+        0,
+        0,
+        10,
+    )
+    assert refund(sim, order_id)[0] == 200
+    last = sim.credit_memos(order_id)[-1]
+    assert (last["shipping_amount"], last["shipping_tax_amount"]) == (12.5, 2.5)
+    assert sim.order(order_id)["state"] == "closed"

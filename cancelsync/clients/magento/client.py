@@ -382,7 +382,7 @@ class MagentoClient:
         magento_entity_id: int,
         *,
         items: Sequence[tuple[int, Decimal]],
-        shipping_amount: Decimal,
+        shipping_amount: Decimal | None,
         return_to_stock_items: Sequence[int],
         comment: str,
         notify: bool = False,
@@ -392,8 +392,12 @@ class MagentoClient:
         Args:
             items: ``(order_item_id, qty)`` pairs; list configurable/bundle *parent*
                 rows. Never empty: Magento refunds everything when ``items`` is empty.
-            shipping_amount: base-currency shipping to refund, always sent (Magento
-                refunds all remaining shipping when it is left out); ``0`` for partials.
+            shipping_amount: ``None`` leaves ``arguments.shipping_amount`` out, so
+                Magento refunds all remaining shipping, tax included, in the right
+                currency (use it for "everything that is left"). A value is sent as
+                is and Magento reads it in *base* currency, *including tax* when the
+                store displays shipping incl. tax, and below the maximum as a ratio
+                of the shipping and its tax; send ``0`` on partial refunds.
             return_to_stock_items: order item ids to restock (child and parent ids).
             comment: stored on the memo (not visible on the storefront).
 
@@ -417,13 +421,12 @@ class MagentoClient:
                 )
             seen.add(item_id)
             lines.append({"order_item_id": int(item_id), "qty": _num(qty)})
-        if shipping_amount < 0:
-            raise ValueError("shipping_amount must not be negative")
-        arguments: dict[str, Any] = {
-            "shipping_amount": _num(shipping_amount),
-            "adjustment_positive": 0,
-            "adjustment_negative": 0,
-        }
+        arguments: dict[str, Any] = {}
+        if shipping_amount is not None:
+            if shipping_amount < 0:
+                raise ValueError("shipping_amount must not be negative")
+            arguments["shipping_amount"] = _num(shipping_amount)
+        arguments.update(adjustment_positive=0, adjustment_negative=0)
         if return_to_stock_items:
             arguments["extension_attributes"] = {
                 "return_to_stock_items": [int(i) for i in return_to_stock_items]

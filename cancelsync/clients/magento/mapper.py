@@ -61,6 +61,8 @@ def order_from_json(
         shipping_refunded=r.dec("shipping_refunded"),
         comments=_comments(r, "status_histories"),
         created_at=r.opt_datetime("created_at"),
+        shipping_tax_amount=r.dec("shipping_tax_amount"),
+        shipping_tax_refunded=r.dec("shipping_tax_refunded"),
     )
 
 

@@ -4,6 +4,10 @@ Imported orders are invoiced and paid by default (``processing``), because an or
 without a paid invoice cannot be refunded at all. A configurable product becomes the
 two rows Magento stores: the configurable parent (price, refund qty) and its simple
 child with ``parent_item_id``, both carrying the child's SKU.
+
+Amounts are given in the order currency (TikTok's). The store's base currency and
+``base_to_order_rate`` (simulator settings) are stamped on each order; shipping may
+carry tax (``shipping_tax_amount``), which is part of the grand total and invoiced.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ def import_order(
     lines: list[OrderLine],
     *,
     shipping_amount: float,
+    shipping_tax_amount: float = 0.0,
     store_id: int,
     invoiced: bool,
     order_id_field: str,
@@ -97,9 +102,13 @@ def import_order(
                     parent_item_id=row.item_id,
                 )
             )
+    rate = state.base_to_order_rate
+    for item in items:
+        item.base_to_order_rate = rate
     subtotal = money(sum(i.row_total for i in items if not i.is_dummy))
     shipping = money(shipping_amount)
-    grand_total = money(subtotal + shipping)
+    shipping_tax = money(shipping_tax_amount)
+    grand_total = money(subtotal + shipping + shipping_tax)
     order = Order(
         entity_id=order_id,
         increment_id=state.increment_id("order", store_id),
@@ -118,6 +127,18 @@ def import_order(
         customer_firstname="TikTok",
         customer_lastname="Buyer",
         extra_columns={order_id_field: tiktok_order_id},
+        base_currency=state.base_currency,
+        base_to_order_rate=rate,
+        shipping_tax_amount=shipping_tax,
+    )
+    base_items = sum(
+        money(i.base_price * i.qty_ordered) for i in items if not i.is_dummy
+    )
+    order.base["subtotal"] = money(base_items)
+    order.base["grand_total"] = money(
+        base_items
+        + (order.base_of("shipping_amount") or 0.0)
+        + (order.base_of("shipping_tax_amount") or 0.0)
     )
     if invoiced:
         for item in items:
@@ -125,6 +146,10 @@ def import_order(
         order.total_invoiced = order.total_paid = grand_total
         order.subtotal_invoiced = subtotal
         order.shipping_invoiced = shipping
+        order.tax_invoiced = shipping_tax
+        for name in ("total_invoiced", "total_paid"):
+            order.base[name] = order.base["grand_total"]
+        order.base["subtotal_invoiced"] = order.base["subtotal"]
         order.state, order.status = "processing", "processing"
     for item in items:
         if item.product_type in STOCK_TYPES:

@@ -4,10 +4,16 @@ Each entity keeps Magento's columns with their Magento names. ``row()`` is the f
 ``sales_*`` table row (what searchCriteria filters and sorts on, NULLs included) and
 ``to_json()`` is the REST representation, which omits NULL values the way Magento's
 DataObjectProcessor does and nests items, payment and comments.
+
+Every amount has its ``base_*`` twin in the store's base currency. The base currency
+may differ from the order currency (a simulator setting): a twin is then either the
+base amount booked when it was computed (refunds book both) or the order amount at the
+order's ``base_to_order_rate`` (``order = base x rate``), rounded per amount.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,10 +47,23 @@ def drop_nulls(data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if v is not None}
 
 
-def twins(data: dict[str, Any], *names: str) -> dict[str, Any]:
-    """Add ``base_*`` twins (base currency = order currency, rate 1)."""
+def to_base(amount: float | None, rate: float) -> float | None:
+    """An order-currency amount in base currency (``order = base x rate``)."""
+    return None if amount is None else money(amount / rate)
+
+
+def twins(
+    data: dict[str, Any],
+    *names: str,
+    rate: float = 1.0,
+    booked: Mapping[str, float] | None = None,
+) -> dict[str, Any]:
+    """Add ``base_*`` twins: the booked base amount, else the amount at ``rate``."""
     for name in names:
-        data[f"base_{name}"] = data.get(name)
+        if booked is not None and name in booked:
+            data[f"base_{name}"] = booked[name]
+        else:
+            data[f"base_{name}"] = to_base(data.get(name), rate)
     return data
 
 
@@ -97,6 +116,8 @@ class OrderItem:
     qty_canceled: float = 0.0
     amount_refunded: float = 0.0
     updated_at: str = ""
+    base_to_order_rate: float = 1.0
+    base_amount_refunded: float = 0.0
 
     @property
     def is_dummy(self) -> bool:
@@ -110,6 +131,14 @@ class OrderItem:
     @property
     def row_invoiced(self) -> float:
         return money(self.price * self.qty_invoiced)
+
+    @property
+    def base_price(self) -> float:
+        return money(self.price / self.base_to_order_rate)
+
+    @property
+    def base_row_invoiced(self) -> float:
+        return money(self.base_price * self.qty_invoiced)
 
     @property
     def qty_to_refund(self) -> float:
@@ -165,9 +194,21 @@ class OrderItem:
             "tax_amount": 0.0,
             "updated_at": self.updated_at,
         }
-        twins(data, "amount_refunded", "discount_amount", "original_price", "price")
-        twins(data, "price_incl_tax", "row_invoiced", "row_total", "tax_amount")
-        data["base_row_total_incl_tax"] = data["row_total_incl_tax"]
+        rate = self.base_to_order_rate
+        booked = {
+            "amount_refunded": self.base_amount_refunded,
+            "price": self.base_price,
+            "original_price": self.base_price,
+            "price_incl_tax": self.base_price,
+            "row_invoiced": self.base_row_invoiced,
+            "row_total": money(self.base_price * self.qty_ordered),
+            "row_total_incl_tax": money(self.base_price * self.qty_ordered),
+        }
+        twins(data, "amount_refunded", "discount_amount", "original_price", "price",
+              rate=rate, booked=booked)  # fmt: skip
+        twins(data, "price_incl_tax", "row_invoiced", "row_total", "tax_amount",
+              rate=rate, booked=booked)  # fmt: skip
+        twins(data, "row_total_incl_tax", rate=rate, booked=booked)
         if parent is not None:
             data["parent_item"] = parent.to_json()
         return drop_nulls(data)
@@ -186,6 +227,8 @@ class MemoItem:
     qty: float
     price: float
     row_total: float | None  # configurable children are not totalled
+    base_price: float | None = None  # None: the same as ``price``
+    base_row_total: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -203,8 +246,16 @@ class MemoItem:
             "sku": self.sku,
             "tax_amount": 0.0,
         }
-        twins(data, "discount_amount", "price", "price_incl_tax", "row_total")
-        twins(data, "row_total_incl_tax", "tax_amount")
+        base_price = self.price if self.base_price is None else self.base_price
+        base_row = (
+            self.row_total if self.base_row_total is None else self.base_row_total
+        )
+        booked = {"price": base_price, "price_incl_tax": base_price}
+        if base_row is not None:
+            booked.update(row_total=base_row, row_total_incl_tax=base_row)
+        twins(data, "discount_amount", "price", "price_incl_tax", "row_total",
+              booked=booked)  # fmt: skip
+        twins(data, "row_total_incl_tax", "tax_amount", booked=booked)
         return drop_nulls(data)
 
 
@@ -230,6 +281,12 @@ class CreditMemo:
     customer_note: str | None = None
     customer_note_notify: int | None = None
     email_sent: int | None = None
+    base_currency: str = ""  # empty: the order currency
+    base_to_order_rate: float = 1.0
+    shipping_incl_tax: float | None = None  # None: no shipping tax
+    shipping_tax_amount: float = 0.0
+    tax_amount: float = 0.0
+    base: dict[str, float] = field(default_factory=dict)  # booked base twins
 
     def row(self) -> dict[str, Any]:
         """The flat sales_creditmemo row (every column, NULLs included)."""
@@ -237,9 +294,9 @@ class CreditMemo:
             "adjustment": money(self.adjustment_positive - self.adjustment_negative),
             "adjustment_negative": self.adjustment_negative,
             "adjustment_positive": self.adjustment_positive,
-            "base_currency_code": self.currency,
+            "base_currency_code": self.base_currency or self.currency,
             "base_to_global_rate": 1.0,
-            "base_to_order_rate": 1.0,
+            "base_to_order_rate": self.base_to_order_rate,
             "billing_address_id": self.order_id,
             "created_at": self.created_at,
             "creditmemo_status": None,
@@ -248,29 +305,42 @@ class CreditMemo:
             "discount_amount": 0.0,
             "email_sent": self.email_sent,
             "entity_id": self.entity_id,
-            "global_currency_code": self.currency,
+            "global_currency_code": self.base_currency or self.currency,
             "grand_total": self.grand_total,
             "increment_id": self.increment_id,
             "invoice_id": None,
             "order_currency_code": self.currency,
             "order_id": self.order_id,
             "shipping_amount": self.shipping_amount,
-            "shipping_incl_tax": self.shipping_amount,
-            "shipping_tax_amount": 0.0,
+            "shipping_incl_tax": self.shipping_amount
+            if self.shipping_incl_tax is None
+            else self.shipping_incl_tax,
+            "shipping_tax_amount": self.shipping_tax_amount,
             "state": self.state,
-            "store_currency_code": self.currency,
+            "store_currency_code": self.base_currency or self.currency,
             "store_id": self.store_id,
             "store_to_base_rate": 0.0,
             "store_to_order_rate": 0.0,
             "subtotal": self.subtotal,
             "subtotal_incl_tax": self.subtotal,
-            "tax_amount": 0.0,
+            "tax_amount": self.tax_amount,
             "updated_at": self.updated_at,
         }
-        twins(data, "adjustment", "adjustment_negative", "adjustment_positive")
-        twins(data, "discount_amount", "grand_total", "shipping_amount")
-        twins(data, "shipping_incl_tax", "shipping_tax_amount", "subtotal")
-        twins(data, "subtotal_incl_tax", "tax_amount")
+        booked = dict(self.base)
+        if "adjustment_positive" in booked or "adjustment_negative" in booked:
+            booked["adjustment"] = money(
+                booked.get("adjustment_positive", 0.0)
+                - booked.get("adjustment_negative", 0.0)
+            )
+        if "subtotal" in booked:
+            booked.setdefault("subtotal_incl_tax", booked["subtotal"])
+        if "shipping_amount" in booked:
+            booked.setdefault("shipping_incl_tax", booked["shipping_amount"])
+        kw: dict[str, Any] = {"rate": self.base_to_order_rate, "booked": booked}
+        twins(data, "adjustment", "adjustment_negative", "adjustment_positive", **kw)
+        twins(data, "discount_amount", "grand_total", "shipping_amount", **kw)
+        twins(data, "shipping_incl_tax", "shipping_tax_amount", "subtotal", **kw)
+        twins(data, "subtotal_incl_tax", "tax_amount", **kw)
         return data
 
     def to_json(self) -> dict[str, Any]:

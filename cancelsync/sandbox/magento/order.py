@@ -3,6 +3,11 @@
 The rules (``can_creditmemo``, ``can_cancel``, ``can_ship``, ``resolve_state``) follow
 ``Magento\\Sales\\Model\\Order`` and ``Order\\StateResolver`` closely, since the
 worker's decisions depend on them.
+
+Shipping may carry tax (``shipping_tax_amount``; ``shipping_incl_tax`` is shipping plus
+its tax), and the base currency may differ from the order currency
+(``base_to_order_rate``; ``base_of()`` gives an amount's base twin). Items carry no tax
+in the simulator, so the order's tax is its shipping tax.
 """
 
 from __future__ import annotations
@@ -11,7 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cancelsync.sandbox.magento.errors import money
-from cancelsync.sandbox.magento.models import Comment, OrderItem, drop_nulls, twins
+from cancelsync.sandbox.magento.models import (
+    Comment,
+    OrderItem,
+    drop_nulls,
+    to_base,
+    twins,
+)
 
 
 @dataclass
@@ -51,6 +62,28 @@ class Order:
     hold_before_state: str | None = None
     hold_before_status: str | None = None
     status_histories: list[Comment] = field(default_factory=list)
+    base_currency: str = ""  # empty: the order currency
+    base_to_order_rate: float = 1.0  # order amount = base amount x rate
+    shipping_tax_amount: float = 0.0
+    shipping_tax_refunded: float | None = None
+    tax_invoiced: float | None = None
+    tax_refunded: float | None = None
+    tax_canceled: float | None = None
+    base: dict[str, float] = field(default_factory=dict)  # booked base twins
+
+    @property
+    def shipping_incl_tax(self) -> float:
+        return money(self.shipping_amount + self.shipping_tax_amount)
+
+    def base_of(self, name: str) -> float | None:
+        """The base-currency twin of the amount ``name`` (booked, or converted)."""
+        if name in self.base:
+            return self.base[name]
+        if name == "shipping_incl_tax":
+            ship = self.base_of("shipping_amount") or 0.0
+            return money(ship + (self.base_of("shipping_tax_amount") or 0.0))
+        value = getattr(self, name)
+        return to_base(value, self.base_to_order_rate)
 
     # --------------------------------------------------------------- Magento rules
     @property
@@ -111,9 +144,9 @@ class Order:
         data: dict[str, Any] = {
             "adjustment_negative": self.adjustment_negative,
             "adjustment_positive": self.adjustment_positive,
-            "base_currency_code": self.currency,
+            "base_currency_code": self.base_currency or self.currency,
             "base_to_global_rate": 1.0,
-            "base_to_order_rate": 1.0,
+            "base_to_order_rate": self.base_to_order_rate,
             "created_at": self.created_at,
             "customer_email": self.customer_email,
             "customer_firstname": self.customer_firstname,
@@ -122,7 +155,7 @@ class Order:
             "discount_amount": 0.0,
             "entity_id": self.entity_id,
             "ext_order_id": None,
-            "global_currency_code": self.currency,
+            "global_currency_code": self.base_currency or self.currency,
             "grand_total": self.grand_total,
             "increment_id": self.increment_id,
             "is_virtual": 1 if self.is_virtual else 0,
@@ -130,12 +163,14 @@ class Order:
             "shipping_amount": self.shipping_amount,
             "shipping_canceled": self.shipping_canceled,
             "shipping_description": "TikTok Shop - Standard",
-            "shipping_incl_tax": self.shipping_amount,
+            "shipping_incl_tax": self.shipping_incl_tax,
             "shipping_invoiced": self.shipping_invoiced,
             "shipping_refunded": self.shipping_refunded,
+            "shipping_tax_amount": self.shipping_tax_amount,
+            "shipping_tax_refunded": self.shipping_tax_refunded,
             "state": self.state,
             "status": self.status,
-            "store_currency_code": self.currency,
+            "store_currency_code": self.base_currency or self.currency,
             "store_id": self.store_id,
             "store_to_base_rate": 0.0,
             "store_to_order_rate": 0.0,
@@ -144,7 +179,10 @@ class Order:
             "subtotal_incl_tax": self.subtotal,
             "subtotal_invoiced": self.subtotal_invoiced,
             "subtotal_refunded": self.subtotal_refunded,
-            "tax_amount": 0.0,
+            "tax_amount": self.shipping_tax_amount,
+            "tax_canceled": self.tax_canceled,
+            "tax_invoiced": self.tax_invoiced,
+            "tax_refunded": self.tax_refunded,
             "total_canceled": self.total_canceled,
             "total_due": total_due,
             "total_invoiced": self.total_invoiced,
@@ -158,13 +196,21 @@ class Order:
             "updated_at": self.updated_at,
             "weight": 0.0,
         }
-        twins(data, "adjustment_negative", "adjustment_positive", "discount_amount")
-        twins(data, "grand_total", "shipping_amount", "shipping_canceled")
-        twins(data, "shipping_incl_tax", "shipping_invoiced", "shipping_refunded")
-        twins(data, "subtotal", "subtotal_canceled", "subtotal_incl_tax")
-        twins(data, "subtotal_invoiced", "subtotal_refunded", "tax_amount")
-        twins(data, "total_canceled", "total_due", "total_invoiced")
-        twins(data, "total_offline_refunded", "total_paid", "total_refunded")
+        booked = dict(self.base)
+        booked["shipping_incl_tax"] = self.base_of("shipping_incl_tax") or 0.0
+        booked.setdefault("tax_amount", self.base_of("shipping_tax_amount") or 0.0)
+        kw: dict[str, Any] = {"rate": self.base_to_order_rate, "booked": booked}
+        twins(
+            data, "adjustment_negative", "adjustment_positive", "discount_amount", **kw
+        )
+        twins(data, "grand_total", "shipping_amount", "shipping_canceled", **kw)
+        twins(data, "shipping_incl_tax", "shipping_invoiced", "shipping_refunded", **kw)
+        twins(data, "shipping_tax_amount", "shipping_tax_refunded", **kw)
+        twins(data, "subtotal", "subtotal_canceled", "subtotal_incl_tax", **kw)
+        twins(data, "subtotal_invoiced", "subtotal_refunded", "tax_amount", **kw)
+        twins(data, "tax_canceled", "tax_invoiced", "tax_refunded", **kw)
+        twins(data, "total_canceled", "total_due", "total_invoiced", **kw)
+        twins(data, "total_offline_refunded", "total_paid", "total_refunded", **kw)
         data.update(self.extra_columns)
         return data
 
@@ -191,10 +237,10 @@ class Order:
                 "amount_ordered": self.grand_total,
                 "amount_paid": self.total_paid,
                 "amount_refunded": self.total_refunded,
-                "base_amount_ordered": self.grand_total,
-                "base_amount_paid": self.total_paid,
-                "base_amount_refunded": self.total_refunded,
-                "base_shipping_amount": self.shipping_amount,
+                "base_amount_ordered": self.base_of("grand_total"),
+                "base_amount_paid": self.base_of("total_paid"),
+                "base_amount_refunded": self.base_of("total_refunded"),
+                "base_shipping_amount": self.base_of("shipping_amount"),
                 "entity_id": self.entity_id,
                 "method": self.payment_method,
                 "parent_id": self.entity_id,

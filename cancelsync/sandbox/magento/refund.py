@@ -7,8 +7,10 @@ This mirrors ``Magento\\Sales\\Model\\RefundOrder`` step by step:
    child follows its parent, so a child-only list leaves the memo without products.
 2. ``collectTotals()`` may throw before any validation: a row above the unrefunded qty
    (``We found an invalid quantity to refund item "%1".``) or too much shipping
-   (``Maximum shipping amount allowed to refund is: %1``). Omitted shipping means all of
-   the remaining shipping.
+   (``Maximum shipping amount allowed to refund is: %1``). The shipping and tax
+   collectors live in ``totals``: omitted shipping means all of the remaining shipping
+   and its tax; a given amount is base currency, incl. or excl. tax per the store's
+   display setting, and below the maximum it is a ratio.
 3. The validators (CanRefund, QuantityValidator, TotalsValidator, the item creation
    validator and SalesInventory's return-to-stock check) each add rendered lines
    that are joined into one 400 ``Creditmemo Document Validation Error(s):\\n...``.
@@ -31,7 +33,6 @@ from cancelsync.sandbox.magento.errors import (
     CM_NOT_ALLOWED,
     CM_RETURN_NOT_IN_MEMO,
     CM_RETURN_NOT_IN_ORDER,
-    CM_SHIPPING_MAX,
     CM_SKU_QTY,
     CM_TOTAL_POSITIVE,
     CM_VALIDATION_PREFIX,
@@ -44,10 +45,18 @@ from cancelsync.sandbox.magento.models import (
     DEFAULT_STATUS,
     STOCK_TYPES,
     OrderItem,
+    to_base,
 )
 from cancelsync.sandbox.magento.order import Order
+from cancelsync.sandbox.magento.totals import (
+    ShippingTotals,
+    TaxTotals,
+    collect_shipping,
+    collect_tax,
+    format_price,
+)
 
-CURRENCY_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
+__all__ = ["format_price"]  # re-exported for the state module
 
 
 @dataclass
@@ -73,33 +82,33 @@ class MemoLine:
     qty: float
     applied_qty: float
     row_total: float | None  # None for configurable children (not totalled)
+    base_row_total: float | None = None
 
 
 @dataclass
 class RefundPlan:
-    """A validated credit memo that has not touched the order yet."""
+    """A validated credit memo that has not touched the order yet (both currencies)."""
 
     order: Order
     request: RefundRequest
     lines: list[MemoLine]
     subtotal: float
-    shipping_amount: float
+    base_subtotal: float
+    shipping: ShippingTotals
+    tax: TaxTotals
     adjustment_positive: float
     adjustment_negative: float
     grand_total: float
+    base_grand_total: float
+
+    @property
+    def shipping_amount(self) -> float:
+        return self.shipping.amount
 
     @property
     def saved_lines(self) -> list[MemoLine]:
         """Rows with qty 0 are dropped when the memo is saved (RefundOperation)."""
         return [line for line in self.lines if line.qty > 0]
-
-
-def format_price(amount: float, currency: str) -> str:
-    """``Currency::format($x, null, false)``: ``$1,234.50``."""
-    symbol = CURRENCY_SYMBOLS.get(currency)
-    text = f"{abs(amount):,.2f}"
-    sign = "-" if amount < 0 else ""
-    return f"{sign}{symbol}{text}" if symbol else f"{sign}{currency} {text}"
 
 
 def _processed_qty(qty: float) -> float:
@@ -108,7 +117,9 @@ def _processed_qty(qty: float) -> float:
     return as_int if as_int > 0 else 0.0
 
 
-def plan_refund(order: Order, request: RefundRequest) -> RefundPlan:
+def plan_refund(
+    order: Order, request: RefundRequest, *, display_shipping_incl_tax: bool = False
+) -> RefundPlan:
     """Steps 1-2: the memo Magento would build, or the error thrown while totalling."""
     qtys = dict(request.items)  # a repeated order_item_id: the last one wins
     lines: list[MemoLine] = []
@@ -124,7 +135,8 @@ def plan_refund(order: Order, request: RefundRequest) -> RefundPlan:
             qty = 0.0 if qtys else item.qty_to_refund
         lines.append(MemoLine(item, qty, _processed_qty(qty), None))
 
-    subtotal = 0.0
+    subtotal = base_subtotal = 0.0
+    is_last_memo = True
     for line in lines:
         item = line.item
         if item.is_dummy:
@@ -133,41 +145,41 @@ def plan_refund(order: Order, request: RefundRequest) -> RefundPlan:
         if applied > item.qty_to_refund:
             raise bad_request(CM_INVALID_QTY, [item.name])
         remaining = item.row_invoiced - item.amount_refunded
+        base_remaining = item.base_row_invoiced - item.base_amount_refunded
         is_last = php_str(applied) == php_str(item.qty_to_refund)
+        is_last_memo = is_last_memo and is_last
         if not is_last and item.qty_invoiced > 0:
             available = item.qty_invoiced - item.qty_refunded
             remaining = money(remaining / available * applied)
+            base_remaining = money(base_remaining / available * applied)
         line.row_total = remaining
+        line.base_row_total = base_remaining
         subtotal += remaining
+        base_subtotal += base_remaining
 
-    shipping = _shipping(order, request.shipping_amount)
+    shipping = collect_shipping(
+        order, request.shipping_amount, display_incl_tax=display_shipping_incl_tax
+    )
+    tax = collect_tax(order, shipping, is_last=is_last_memo)
     positive = money(request.adjustment_positive or 0.0)
     negative = money(request.adjustment_negative or 0.0)
-    grand_total = money(subtotal + shipping + positive - negative)
+    rate = order.base_to_order_rate
+    base_adjustments = (to_base(positive, rate) or 0.0) - (
+        to_base(negative, rate) or 0.0
+    )
     return RefundPlan(
         order,
         request,
         lines,
         money(subtotal),
+        money(base_subtotal),
         shipping,
+        tax,
         positive,
         negative,
-        grand_total,
+        money(subtotal + shipping.amount + tax.tax + positive - negative),
+        money(base_subtotal + shipping.base_amount + tax.base_tax + base_adjustments),
     )
-
-
-def _shipping(order: Order, requested: float | None) -> float:
-    """Creditmemo\\Total\\Shipping::collect() (amounts without tax)."""
-    allowed = order.shipping_amount - (order.shipping_refunded or 0.0)
-    if requested is None:
-        return money(allowed)
-    desired = money(requested)
-    if desired < money(allowed) + 0.0001:
-        if desired > allowed - 0.0001:
-            return money(allowed)
-        ratio = desired / order.shipping_amount if order.shipping_amount > 0 else 0.0
-        return money(order.shipping_amount * ratio)
-    raise bad_request(CM_SHIPPING_MAX, [format_price(allowed, order.currency)])
 
 
 def validate_refund(
@@ -197,10 +209,11 @@ def validate_refund(
     elif total_qty <= 0 and shipping_left == 0:
         messages.append(CM_NO_PRODUCTS)
 
-    refunded = order.total_refunded or 0.0
-    if money(refunded + plan.grand_total) > money(order.total_paid or 0.0):
-        available = (order.total_paid or 0.0) - refunded
-        messages.append(render(CM_MONEY, [available]))
+    # CreditmemoService::validateForRefund() compares base amounts.
+    refunded = order.base_of("total_refunded") or 0.0
+    paid = order.base_of("total_paid") or 0.0
+    if money(refunded + plan.base_grand_total) > money(paid):
+        messages.append(render(CM_MONEY, [paid - refunded]))
 
     for item_id, qty in plan.request.items:
         found = find_item(item_id)
@@ -233,20 +246,26 @@ def apply_to_order(plan: RefundPlan) -> None:
         line.item.amount_refunded = money(
             line.item.amount_refunded + (line.row_total or 0)
         )
-    order.total_refunded = money((order.total_refunded or 0.0) + plan.grand_total)
-    order.total_offline_refunded = money(
-        (order.total_offline_refunded or 0.0) + plan.grand_total
-    )
-    order.subtotal_refunded = money((order.subtotal_refunded or 0.0) + plan.subtotal)
-    order.shipping_refunded = money(
-        (order.shipping_refunded or 0.0) + plan.shipping_amount
-    )
-    order.adjustment_positive = money(
-        (order.adjustment_positive or 0.0) + plan.adjustment_positive
-    )
-    order.adjustment_negative = money(
-        (order.adjustment_negative or 0.0) + plan.adjustment_negative
-    )
+        line.item.base_amount_refunded = money(
+            line.item.base_amount_refunded + (line.base_row_total or 0)
+        )
+    rate = order.base_to_order_rate
+    totals = (
+        ("total_refunded", plan.grand_total, plan.base_grand_total),
+        ("total_offline_refunded", plan.grand_total, plan.base_grand_total),
+        ("subtotal_refunded", plan.subtotal, plan.base_subtotal),
+        ("shipping_refunded", plan.shipping.amount, plan.shipping.base_amount),
+        ("shipping_tax_refunded", plan.tax.shipping_tax, plan.tax.base_shipping_tax),
+        ("tax_refunded", plan.tax.tax, plan.tax.base_tax),
+        ("adjustment_positive", plan.adjustment_positive,
+         to_base(plan.adjustment_positive, rate) or 0.0),
+        ("adjustment_negative", plan.adjustment_negative,
+         to_base(plan.adjustment_negative, rate) or 0.0),
+    )  # fmt: skip
+    for name, amount, base_amount in totals:
+        base_before = order.base_of(name) or 0.0
+        setattr(order, name, money((getattr(order, name) or 0.0) + amount))
+        order.base[name] = money(base_before + base_amount)
     order.state = order.resolve_state()
     order.status = DEFAULT_STATUS[order.state]
 

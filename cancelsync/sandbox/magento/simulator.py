@@ -10,6 +10,13 @@ Flags (plain attributes, change them at any time):
     ``input_limit_enabled``: ``webapi/validation/input_limit_enabled``.
     ``integration_bearer_enabled``: ``oauth/consumer/enable_integration_as_bearer``.
     ``msi_enabled``: MSI modules installed (return-to-stock semantics, ``GET modules``).
+    ``display_sales_shipping_incl_tax``: ``tax/sales_display/shipping`` is "Including
+    Tax" (``Tax\\Model\\Config::displaySalesShippingInclTax``); a refund's
+    ``arguments.shipping_amount`` then includes tax (see ``totals``).
+
+Currencies: ``currency`` is the order currency of imported orders; ``base_currency``
+(default: the same) with ``base_to_order_rate`` (order amount = base amount x rate)
+makes a store whose base currency differs, so every ``base_*`` field differs too.
 """
 
 from __future__ import annotations
@@ -128,7 +135,12 @@ def _unhold(sim: MagentoSimulator, req: SimRequest, ident: int, body: Any) -> An
 
 def _refund(sim: MagentoSimulator, req: SimRequest, ident: int, body: Any) -> Any:
     request = api.parse_refund_body(body)
-    return sim.state.refund(ident, request, msi=sim.msi_enabled)
+    return sim.state.refund(
+        ident,
+        request,
+        msi=sim.msi_enabled,
+        display_shipping_incl_tax=sim.display_sales_shipping_incl_tax,
+    )
 
 
 def _search_memos(sim: MagentoSimulator, req: SimRequest, ident: int, body: Any) -> Any:
@@ -202,6 +214,9 @@ class MagentoSimulator:
         integration_bearer_enabled: bool = False,
         integration_resources: Iterable[str] | None = None,
         currency: str = "USD",
+        base_currency: str | None = None,
+        base_to_order_rate: float = 1.0,
+        display_sales_shipping_incl_tax: bool = False,
         default_stock: float = 100.0,
         extra_modules: Iterable[str] = (),
     ) -> None:
@@ -212,12 +227,17 @@ class MagentoSimulator:
         self.msi_enabled = msi_enabled
         self.input_limit_enabled = input_limit_enabled
         self.integration_bearer_enabled = integration_bearer_enabled
+        self.display_sales_shipping_incl_tax = display_sales_shipping_incl_tax
         self.extra_modules = tuple(extra_modules)
         self.auth = Authenticator(
             self.credentials, integration_resources=integration_resources
         )
         self.state = MagentoState(
-            self.clock, currency=currency, default_stock=default_stock
+            self.clock,
+            currency=currency,
+            default_stock=default_stock,
+            base_currency="" if base_currency in (None, currency) else base_currency,
+            base_to_order_rate=base_to_order_rate,
         )
         self.last_internal_error: BaseException | None = None
         self._lock = threading.RLock()
@@ -277,6 +297,7 @@ class MagentoSimulator:
         lines: Sequence[OrderLine | Mapping[str, Any]],
         *,
         shipping_amount: float = 0.0,
+        shipping_tax_amount: float = 0.0,
         store_id: int = 1,
         invoiced: bool = True,
         order_id_field: str = "ext_order_id",
@@ -288,7 +309,9 @@ class MagentoSimulator:
 
         ``lines`` are ``OrderLine``s or mappings with the same keys (``sku``, ``qty``,
         ``price``, optional ``product_type`` simple|virtual|configurable, ``name``).
-        With ``invoiced`` (default) the order is invoiced and paid (``processing``).
+        Amounts are in the order currency; ``shipping_tax_amount`` is the tax on the
+        shipping (in the grand total). With ``invoiced`` (default) the order is
+        invoiced and paid (``processing``).
         The TikTok id is stored in the ``order_id_field`` column. Stock is deducted.
         """
         parsed = [
@@ -300,6 +323,7 @@ class MagentoSimulator:
                 str(tiktok_order_id),
                 parsed,
                 shipping_amount=shipping_amount,
+                shipping_tax_amount=shipping_tax_amount,
                 store_id=store_id,
                 invoiced=invoiced,
                 order_id_field=order_id_field,
@@ -349,8 +373,21 @@ class MagentoSimulator:
                 else list(return_to_stock),
             )
             return self.state.refund(
-                entity_id, request, msi=self.msi_enabled, visible=visible
+                entity_id,
+                request,
+                msi=self.msi_enabled,
+                visible=visible,
+                display_shipping_incl_tax=self.display_sales_shipping_incl_tax,
             )
+
+    def set_base_currency(self, base_currency: str, base_to_order_rate: float) -> None:
+        """Orders imported from now on have this base currency and rate."""
+        if base_to_order_rate <= 0:
+            raise ValueError("base_to_order_rate must be positive")
+        with self._lock:
+            same = base_currency == self.state.currency
+            self.state.base_currency = "" if same else base_currency
+            self.state.base_to_order_rate = base_to_order_rate
 
     def commit_pending(self) -> list[int]:
         """Make every late memo visible (and apply it); returns their ids."""

@@ -78,9 +78,21 @@ def _column_kind(name: str, value: Any) -> str:
 class MagentoState:
     """Orders, credit memos, stock and comments of one simulated installation."""
 
-    def __init__(self, clock: Clock, *, currency: str, default_stock: float) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        currency: str,
+        default_stock: float,
+        base_currency: str = "",
+        base_to_order_rate: float = 1.0,
+    ) -> None:
+        if base_to_order_rate <= 0:
+            raise ValueError("base_to_order_rate must be positive")
         self.clock = clock
-        self.currency = currency
+        self.currency = currency  # the order currency of imported orders
+        self.base_currency = base_currency  # empty: the same as ``currency``
+        self.base_to_order_rate = base_to_order_rate
         self.default_stock = default_stock
         self.orders: dict[int, Order] = {}
         self.memos: dict[int, CreditMemo] = {}
@@ -244,11 +256,19 @@ class MagentoState:
 
     # ----------------------------------------------------------- credit memos
     def refund(
-        self, order_id: int, request: RefundRequest, *, msi: bool, visible: bool = True
+        self,
+        order_id: int,
+        request: RefundRequest,
+        *,
+        msi: bool,
+        visible: bool = True,
+        display_shipping_incl_tax: bool = False,
     ) -> int:
         """Run the refund rules; a non-visible memo waits for ``commit_pending()``."""
         order = self.get_order(order_id)
-        plan = plan_refund(order, request)
+        plan = plan_refund(
+            order, request, display_shipping_incl_tax=display_shipping_incl_tax
+        )
         validate_refund(plan, self.items.get)
         memo = self._build_memo(plan)
         if visible:
@@ -279,10 +299,23 @@ class MagentoState:
             updated_at=stamp,
             currency=order.currency,
             subtotal=plan.subtotal,
-            shipping_amount=plan.shipping_amount,
+            shipping_amount=plan.shipping.amount,
             adjustment_positive=plan.adjustment_positive,
             adjustment_negative=plan.adjustment_negative,
             grand_total=plan.grand_total,
+            base_currency=order.base_currency,
+            base_to_order_rate=order.base_to_order_rate,
+            shipping_incl_tax=plan.shipping.incl_tax,
+            shipping_tax_amount=plan.tax.shipping_tax,
+            tax_amount=plan.tax.tax,
+            base={
+                "subtotal": plan.base_subtotal,
+                "shipping_amount": plan.shipping.base_amount,
+                "shipping_incl_tax": plan.shipping.base_incl_tax,
+                "shipping_tax_amount": plan.tax.base_shipping_tax,
+                "tax_amount": plan.tax.base_tax,
+                "grand_total": plan.base_grand_total,
+            },
         )
         for line in plan.saved_lines:
             memo.items.append(
@@ -296,6 +329,8 @@ class MagentoState:
                     qty=line.qty,
                     price=line.item.price,
                     row_total=line.row_total,
+                    base_price=line.item.base_price,
+                    base_row_total=line.base_row_total,
                 )
             )
         if request.comment is not None:
@@ -320,7 +355,10 @@ class MagentoState:
         order.updated_at = stamp
         for line in plan.saved_lines:
             line.item.updated_at = stamp
-        amount = format_price(plan.grand_total, order.currency)
+        # Payment::refund() formats the base amount in the base currency.
+        amount = format_price(
+            plan.base_grand_total, order.base_currency or order.currency
+        )
         order.status_histories.append(
             Comment(
                 entity_id=self.next_id("order_history"),
