@@ -3,8 +3,10 @@
 - ``ConfigError``: fix the configuration (exit code 2); carries every problem at once.
 - ``ApiError`` and children: something a remote API said or failed to say.
     - ``RetryableApiError``: back off and try again (429, 5xx, timeouts on reads, throttling).
-    - ``OutcomeUnknownError``: a *write* whose effect is unknown (timeout, dropped connection,
-      5xx after sending). Never retried blindly: the engine reconciles against remote state.
+    - ``OutcomeUnknownError``: a *write* that did not succeed and may or may not have taken
+      effect (timeout, dropped connection, 5xx, 429 after sending). Never retried blindly: the
+      engine reconciles against remote state; ``refused`` says whether the server answered
+      "not done" (then it may be sent again in the same run after that re-read).
     - ``AuthError``: refresh the token (``refreshable``) or re-authorize / fix credentials.
     - ``FatalApiError``: a 4xx or business refusal; retrying will not help.
     - ``NotFoundError``: the thing is not there.
@@ -98,7 +100,34 @@ class RetryableApiError(ApiError):
 
 
 class OutcomeUnknownError(ApiError):
-    """A write was sent but its outcome is unknown; reconcile before sending it again."""
+    """A write was sent but its outcome is unknown; reconcile before sending it again.
+
+    Attributes:
+        refused: the server *answered* that it did not act (HTTP 429, 500, 503; TikTok
+            36009002, 36009003, 10006402, or 25001028 "reverse lock failed"), or the
+            request never left this host. Once a re-read finds the effect missing, the
+            write may be sent again in the same run. ``False`` for a timeout, a dropped
+            connection, a cut-off reply or a gateway 502/504 (and TikTok's 36009007): the
+            server may still be working on it, so it is not sent again before
+            ``settle_seconds`` plus a margin have passed and a re-read says it is missing.
+        retry_after: the server's ``Retry-After`` in seconds, when it sent one.
+        settle_seconds: how long the server may still be acting on it (the client's
+            timeout), when known.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        refused: bool = False,
+        retry_after: float | None = None,
+        settle_seconds: float | None = None,
+        **kw: object,
+    ) -> None:
+        self.refused = refused
+        self.retry_after = retry_after
+        self.settle_seconds = settle_seconds
+        super().__init__(message, **kw)  # type: ignore[arg-type]
 
 
 class AuthError(ApiError):

@@ -11,10 +11,13 @@ are no module-level clients. Every call:
 - goes through one declared tenacity policy that retries only ``RetryableApiError``, with
   exponential backoff and jitter, a cap, and the server's ``Retry-After`` when present.
 
-**Writes are never retried blindly**: a write whose outcome is unknown (timeout after sending,
-dropped connection, 5xx) raises ``OutcomeUnknownError`` for the engine to reconcile. A write is
-retried only when it provably never reached the server (connection refused) or the server
-refused it without acting (429).
+**The transport never sends a write twice.** Any transient failure of a write raises
+``OutcomeUnknownError`` for the engine, which re-reads the remote state and re-sends through
+its ledger (so every send is counted before it goes out). The error's ``refused`` flag says
+whether the server answered "not done" (HTTP 429/500/503, TikTok 36009002/36009003/10006402,
+25001028 "reverse lock failed") or the request never left this host: then the engine may
+re-send in the same run under this same ``RetryPolicy``. A timeout, a dropped connection, a
+cut-off reply or a gateway 502/504 is not refused: the server may still be working on it.
 """
 
 from __future__ import annotations
@@ -97,12 +100,26 @@ class RetryPolicy:
 
     def wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, RetryableApiError) and exc.retry_after is not None:
+        if isinstance(exc, RetryableApiError | OutcomeUnknownError) and (
+            exc.retry_after is not None
+        ):
             return min(max(exc.retry_after, 0.0), self.maximum)
         backoff = wait_exponential_jitter(
             initial=self.initial, max=self.maximum, jitter=self.jitter
         )
         return float(backoff(state))
+
+    def delay(self, attempt_number: int, error: BaseException | None) -> float:
+        """The wait after failed attempt ``attempt_number`` (1-based), as ``wait`` computes
+        it: the server's ``Retry-After`` when ``error`` carries one, else backoff + jitter.
+
+        The engine uses it to re-send a refused write in the same run.
+        """
+        state = RetryCallState(self.retrying("engine"), fn=None, args=(), kwargs={})
+        state.attempt_number = attempt_number
+        if error is not None:
+            state.set_exception((type(error), error, error.__traceback__))
+        return self.wait(state)
 
     def retrying(self, platform: str) -> Retrying:
         def before_sleep(state: RetryCallState) -> None:
@@ -235,7 +252,16 @@ class Transport:
                     f"connection lost during {method} {log_path}; the write may have been "
                     "applied",
                     platform=self.platform,
-                    hint="cancelsync re-reads the remote state before trying again",
+                    settle_seconds=self.timeout,
+                    hint=_RECONCILE_HINT,
+                ) from exc
+            if write:
+                raise OutcomeUnknownError(
+                    f"cannot reach {self.platform} ({type(exc).__name__}); the write was "
+                    "not sent",
+                    platform=self.platform,
+                    refused=True,
+                    hint="check the base URL, DNS and that the service is up",
                 ) from exc
             raise RetryableApiError(
                 f"cannot reach {self.platform} ({type(exc).__name__})",
@@ -250,7 +276,8 @@ class Transport:
                     f"{method} {log_path} timed out after {self.timeout:g}s; the write may "
                     "have been applied",
                     platform=self.platform,
-                    hint="cancelsync re-reads the remote state before trying again",
+                    settle_seconds=self.timeout,
+                    hint=_RECONCILE_HINT,
                 ) from exc
             raise RetryableApiError(
                 f"{method} {log_path} timed out after {self.timeout:g}s",
@@ -269,7 +296,8 @@ class Transport:
                     f"the reply to {method} {log_path} was cut off; the write may have "
                     "been applied",
                     platform=self.platform,
-                    hint="cancelsync re-reads the remote state before trying again",
+                    settle_seconds=self.timeout,
+                    hint=_RECONCILE_HINT,
                 ) from exc
             raise RetryableApiError(
                 f"the reply to {method} {log_path} was cut off ({type(exc).__name__})",
@@ -292,17 +320,20 @@ class Transport:
                 duration,
                 exc.request_id or request_id,
             )
-            # A 429 / throttling code means the server refused without acting, so even a
-            # write may be retried; a 5xx (or any other transient answer) after sending a
-            # write is an unknown outcome.
-            if write and not _is_throttle(exc):
+            # Never re-sent here, not even a 429: the engine re-reads first and counts
+            # every send in its ledger before it goes out.
+            if write:
+                refused = _refused(exc)
                 raise OutcomeUnknownError(
                     exc.message,
                     platform=exc.platform,
                     status=exc.status,
                     code=exc.code,
                     request_id=exc.request_id,
-                    hint="cancelsync re-reads the remote state before trying again",
+                    refused=refused,
+                    retry_after=exc.retry_after,
+                    settle_seconds=None if refused else self.timeout,
+                    hint=_RECONCILE_HINT,
                 ) from exc
             raise
         except ApiError as exc:
@@ -338,10 +369,25 @@ class Transport:
         )
 
 
-def _is_throttle(exc: RetryableApiError) -> bool:
-    """The server refused without acting: 429 / TikTok 36009002, or 25001028 (TikTok's
-    "reverse lock failed": the cancel was not taken), so even a write may be retried."""
-    return exc.status == 429 or str(exc.code) in ("36009002", "25001028")
+_RECONCILE_HINT = "cancelsync re-reads the remote state before trying again"
+
+# Answers that say the server finished handling a write without doing it. TikTok codes:
+# 36009002 throttled, 36009003 and 10006402 internal error "please try again", 25001028
+# "reverse lock failed" (a lock conflict: retry-safety UNCONFIRMED, so it is only re-sent
+# after a re-read shows the order still not cancelled).
+_REFUSED_STATUSES = frozenset({429, 500, 503})
+_REFUSED_CODES = frozenset({"36009002", "36009003", "10006402", "25001028"})
+# Gateway timeouts: the server behind may still be working on the request.
+_STILL_WORKING_STATUSES = frozenset({502, 504})
+_STILL_WORKING_CODES = frozenset({"36009007"})
+
+
+def _refused(exc: RetryableApiError) -> bool:
+    """A transient answer to a write that says "not done" (see ``_REFUSED_STATUSES``);
+    anything else transient (502/504, TikTok 36009007, other 5xx) is "maybe done"."""
+    if exc.status in _STILL_WORKING_STATUSES or str(exc.code) in _STILL_WORKING_CODES:
+        return False
+    return exc.status in _REFUSED_STATUSES or str(exc.code) in _REFUSED_CODES
 
 
 def _never_reached_server(exc: requests.exceptions.ConnectionError) -> bool:

@@ -342,47 +342,48 @@ def test_expired_token_twice_gives_up_after_one_refresh(harness: Harness) -> Non
 def test_cancel_order_timeout_is_outcome_unknown_after_one_request(
     harness: Harness,
 ) -> None:
-    """A timed-out seller cancel raises OutcomeUnknownError and is never resent."""
+    """A timed-out seller cancel raises OutcomeUnknownError, not marked refused, once."""
     harness.rsps.post(
         f"{API}/return_refund/202309/cancellations",
         body=requests.exceptions.ReadTimeout("read timed out"),
     )
-    with pytest.raises(OutcomeUnknownError):
+    with pytest.raises(OutcomeUnknownError) as info:
         harness.client.cancel_order("576", "seller_cancel_reason_out_of_stock")
+    assert info.value.refused is False
+    assert info.value.settle_seconds == 5  # the client's timeout
     assert len(harness.rsps.calls) == 1
     assert harness.sleeps == []
 
 
-def test_cancel_order_5xx_and_36009007_are_outcome_unknown(harness: Harness) -> None:
-    """A server error or TikTok timeout on a write is unknown, never retried blindly."""
+@pytest.mark.parametrize(
+    ("status", "code", "refused"),
+    [
+        (500, 36009003, True),
+        (503, None, True),
+        (200, 36009003, True),
+        (429, 36009002, True),
+        (200, 36009002, True),
+        (200, 25001028, True),
+        (502, None, False),
+        (504, None, False),
+        (200, 36009007, False),
+    ],
+)
+def test_cancel_order_transient_answers_are_outcome_unknown_sent_once(
+    harness: Harness, status: int, code: int | None, refused: bool
+) -> None:
+    """Any transient answer to a write (even 429 or 25001028) is sent once and left to
+    the engine; ``refused`` says whether the server answered "not done"."""
     url = f"{API}/return_refund/202309/cancellations"
-    harness.rsps.post(url, status=500, json=fail(36009003))
-    harness.rsps.post(url, json=fail(36009007, "request timed out"))
-    for _ in range(2):
-        with pytest.raises(OutcomeUnknownError):
-            harness.client.cancel_order("576", "seller_cancel_reason_out_of_stock")
-    assert len(harness.rsps.calls) == 2
-
-
-def test_cancel_order_throttled_is_retried(harness: Harness) -> None:
-    """A 429 on a write was refused without acting, so it is retried."""
-    url = f"{API}/return_refund/202309/cancellations"
-    harness.rsps.post(url, status=429, json=fail(36009002))
-    harness.rsps.post(
-        url,
-        json=ok({"cancel_id": "C1", "cancel_status": "CANCELLATION_REQUEST_SUCCESS"}),
-    )
-    result = harness.client.cancel_order(
-        "576", "seller_cancel_reason_out_of_stock", order_line_item_ids=["L1"]
-    )
-    assert result == ("C1", "CANCELLATION_REQUEST_SUCCESS")
-    request = harness.rsps.calls[1].request
-    assert json.loads(request.body) == {
-        "order_id": "576",
-        "cancel_reason": "seller_cancel_reason_out_of_stock",
-        "order_line_item_ids": ["L1"],
-    }
-    assert_signed(request, "/return_refund/202309/cancellations")
+    body = fail(code) if code is not None else {"message": "gateway"}
+    harness.rsps.post(url, status=status, json=body, headers={"Retry-After": "4"})
+    with pytest.raises(OutcomeUnknownError) as info:
+        harness.client.cancel_order("576", "seller_cancel_reason_out_of_stock")
+    assert info.value.refused is refused
+    assert info.value.code == code
+    assert info.value.retry_after == 4.0
+    assert len(harness.rsps.calls) == 1
+    assert harness.sleeps == []
 
 
 def test_cancel_order_business_refusal_maps_to_not_cancellable(

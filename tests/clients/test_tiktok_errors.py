@@ -61,6 +61,7 @@ TABLE: list[tuple[int, int | None, type[ApiError]]] = [
     (503, 36009003, RetryableApiError),
     (200, 36009007, RetryableApiError),
     (200, 25001028, RetryableApiError),
+    (200, 10006402, RetryableApiError),
     (200, 105002, AuthError),
     (401, 105002, AuthError),
     (200, 101000, AuthError),

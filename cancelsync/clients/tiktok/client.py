@@ -9,8 +9,9 @@ a retry is re-signed with a fresh timestamp. The access token rides in the
 ``x-tts-access-token`` header; on 105002 the token is refreshed and the call sent once
 more.
 
-Writes (``cancel_order``, ``approve_cancellation``) go out with ``write=True``: an
-unknown outcome raises ``OutcomeUnknownError`` and is never retried blindly.
+Writes (``cancel_order``, ``approve_cancellation``) go out with ``write=True``: they are
+sent once, and any transient answer (even a 429 or 25001028) raises ``OutcomeUnknownError``
+for the engine to re-read and, when the answer was a refusal, send again through its ledger.
 """
 
 from __future__ import annotations
@@ -163,6 +164,11 @@ class TikTokClient:
             rate_limiter=TokenBucket(tiktok.requests_per_second),
             retry=retry,
         )
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The transport's retry policy; the engine re-sends refused writes under it."""
+        return self._transport.retry
 
     # ------------------------------------------------------------------ plumbing
 

@@ -5,6 +5,11 @@ success. Business errors usually ride on HTTP 200, while throttling, server and 
 auth/sign errors arrive with a non-2xx status, so ``raise_for_response`` looks at both
 (reference §5.7 and §6). Errors are typed by what the caller must do and carry the HTTP
 status, the TikTok code, its message and the request id.
+
+10006402 "Internal error. Please try again" is not in the reference: it was seen on order
+detail (issue 8) and a third-party copy of docv2's Get Package Detail lists it as "Internal
+error. Retry request", so it is retried like 36009003. Transient codes are
+``RetryableApiError`` here; on a write the transport turns them into ``OutcomeUnknownError``.
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ BAD_PATH = 36009009
 BAD_METHOD = 36009010
 BAD_VERSION = 36009014
 IP_NOT_ALLOWED = 36009033
+TRY_AGAIN = 10006402  # "Internal error. Please try again" (see the module docstring)
 # Cancel Order codes (reference §5.7)
 CANCEL_INVALID_PARAM = 25001001
 CANCEL_IN_PROGRESS = 25001011
@@ -77,8 +83,10 @@ _SELLER_CENTER_HINT = (
 _RETRYABLE: Mapping[int, str] = {
     TOO_MANY_REQUESTS: "TikTok is throttling this app; cancelsync backs off",
     INTERNAL_ERROR: "a TikTok internal error; cancelsync backs off and retries",
+    TRY_AGAIN: "a transient TikTok error; cancelsync backs off and retries",
     REQUEST_TIMED_OUT: "TikTok timed out; reads are retried, writes are re-read first",
-    REVERSE_LOCK_FAILED: "TikTok could not lock the order; it is tried again later",
+    REVERSE_LOCK_FAILED: "TikTok could not lock the order; cancelsync re-reads it and "
+    "only then tries again",
 }
 _REAUTHORIZE: Mapping[int, str] = {
     INVALID_ACCESS_TOKEN: "the access token is not valid for this app; "
