@@ -1,7 +1,10 @@
 """One sync cycle for one store: retries due, then direction B, then direction A.
 
 A failure of one store (expired authorization, API down) is recorded in its cycle history and
-reported; it never stops the other stores.
+reported; it never stops the other stores. Inside a store, one event's failure is that event's
+(``Engine.event_scope``): a due retry that fails again stays in the ledger for later and the
+cycle goes on. Listing pages (memo and cancellation search) failing still ends the store's
+cycle, with its cursors untouched.
 """
 
 from __future__ import annotations
@@ -11,11 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from cancelsync.clients.http import RetryPolicy
 from cancelsync.clock import Clock
 from cancelsync.config import StoreConfig, WorkerConfig
 from cancelsync.errors import ApiError, CancelSyncError
-from cancelsync.store import Store
-from cancelsync.sync.engine import CycleReport, Engine, StopRequested
+from cancelsync.store import LedgerEntry, Store
+from cancelsync.sync.engine import CycleReport, Engine, Event, StopRequested
 from cancelsync.sync.magento_to_tiktok import DIRECTION as A_DIRECTION
 from cancelsync.sync.magento_to_tiktok import MagentoToTikTok
 from cancelsync.sync.tiktok_to_magento import DIRECTION as B_DIRECTION
@@ -44,12 +48,18 @@ def run_store_cycle(
     dry_run: bool = False,
     other_stores_claim: bool = False,
     should_stop: Callable[[], bool] = lambda: False,
+    retry: RetryPolicy | None = None,
 ) -> CycleReport:
-    """Run one cycle and record it; never raises for API trouble (it is in the report)."""
+    """Run one cycle and record it; never raises for API trouble (it is in the report).
+
+    ``retry``: the policy refused writes are re-sent under; by default the TikTok
+    client's own (the transport's), so reads and writes share one policy.
+    """
     report = CycleReport(cfg.name, shop.scope, run_id, clock.now(), dry_run=dry_run)
     engine = Engine(
         store=store, cfg=cfg, worker=worker, scope=shop.scope, clock=clock,
         report=report, dry_run=dry_run, should_stop=should_stop,
+        retry=retry or getattr(tiktok, "retry_policy", None),
     )  # fmt: skip
     b = TikTokToMagento(
         engine, shop_id=shop.tiktok_shop_id, magento=magento, tiktok=tiktok
@@ -64,14 +74,15 @@ def run_store_cycle(
             for entry in store.ledger.due(shop.scope, clock.now()):
                 engine.check_stop()
                 payload = entry.payload_dict()
-                if entry.direction == B_DIRECTION:
-                    if cfg.tiktok_cancel_to_magento_refund.enabled:
-                        b.retry(payload)
-                elif (
-                    entry.direction == A_DIRECTION
-                    and cfg.magento_refund_to_tiktok_cancel.enabled
-                ):
-                    a.retry(payload)
+                with engine.event_scope(_retry_event(entry)):
+                    if entry.direction == B_DIRECTION:
+                        if cfg.tiktok_cancel_to_magento_refund.enabled:
+                            b.retry(payload)
+                    elif (
+                        entry.direction == A_DIRECTION
+                        and cfg.magento_refund_to_tiktok_cancel.enabled
+                    ):
+                        a.retry(payload)
         if cfg.tiktok_cancel_to_magento_refund.enabled:
             b.run()
         else:
@@ -102,3 +113,18 @@ def run_store_cycle(
         **{f"n_{k}": v for k, v in sorted(report.counts.items())},
     )  # fmt: skip
     return report
+
+
+def _retry_event(entry: LedgerEntry) -> Event:
+    """The event a due ledger row stands for (its failure is recorded on that row)."""
+    ids = {
+        "tiktok_order_id": entry.tiktok_order_id,
+        "tiktok_cancel_id": entry.tiktok_cancel_id,
+        "magento_entity_id": entry.magento_entity_id,
+        "magento_increment_id": entry.magento_increment_id,
+        "magento_creditmemo_id": entry.magento_creditmemo_id,
+    }
+    return Event(
+        entry.idempotency_key, entry.direction, entry.action,
+        {k: v for k, v in ids.items() if v is not None}, entry.payload_dict(),
+    )  # fmt: skip

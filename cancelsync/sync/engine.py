@@ -4,12 +4,38 @@
 one remote write, following the exactly-once protocol:
 
 1. the ledger row (deterministic idempotency key) is committed as ``pending`` with the attempt
-   counted *before* the remote call;
-2. a row that is already ``pending`` with an earlier attempt means a previous call's outcome is
-   unknown (lost response, crash): the remote state is re-read first and the write is only sent
-   if its effect is really missing;
+   counted *before* every send, including each re-send;
+2. a row that already exists and is not final (failed, pending after a crash, re-queued by
+   ``retry``) means an earlier send may have worked: the remote state is re-read first and the
+   write is only sent if its effect is really missing. A re-read that fails sends nothing;
 3. the result is recorded: ``done`` with the remote id, ``failed`` with a next attempt time
-   (retryable; ``needs_attention`` after ``max_attempts``), or ``needs_attention``.
+   (retryable), or ``needs_attention``.
+
+**Write failures** (``OutcomeUnknownError`` from the transport, which never re-sends a write):
+
+- *Refused*: the server answered "not done" (HTTP 429/500/503, TikTok 36009002, 36009003,
+  10006402) or the request never left this host. After a re-read confirms the effect is
+  missing, the write is sent again **in the same run** under the transport's ``RetryPolicy``
+  (bounded attempts, exponential backoff with jitter, ``Retry-After`` honoured, injected
+  sleep), each re-send preceded by a re-read and counted in the ledger. A blip heals without
+  waiting ``retry_backoff_seconds`` and without failing the run.
+- TikTok 25001028 "reverse lock failed" is a lock conflict whose retry-safety is unconfirmed:
+  it is treated as refused, so it is never re-sent blind, only after the re-read shows the
+  order still not cancelled, and after the policy's backoff.
+- *Maybe applied*: a timeout, a dropped connection, a cut-off reply, a gateway 502/504 or
+  TikTok 36009007. The server may still be working on it (a slow refund can complete after
+  we gave up), so it is **never re-sent in the same run**: after one re-read it is ``failed``
+  with ``next_attempt_at`` at least the client timeout + ``SETTLE_MARGIN_SECONDS`` away, and
+  the next attempt re-reads first.
+
+Only when the in-run retries are exhausted does the event become ``failed`` (the run exits 1).
+``max_attempts`` counts those failed *runs*, not sends: it turns into ``needs_attention`` after
+that many. A TikTok refusal of the cancel reason may be re-planned once (``replan``).
+
+**One bad event never stops the others**: ``event_scope`` turns any API or data error while
+handling one event (a read included) into that event's failure — retryable → ``failed`` with
+backoff, re-driven by the retry pass; anything else → ``needs_attention`` with the platform's
+code and message. ``AuthError`` (store-wide) and ``StopRequested`` propagate.
 
 Every action is one structured log event and one timeline entry (for ``explain``).
 """
@@ -17,13 +43,15 @@ Every action is one structured log event and one timeline entry (for ``explain``
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
 
+from cancelsync.clients.http import RetryPolicy
 from cancelsync.clock import Clock
 from cancelsync.config import StoreConfig, WorkerConfig
 from cancelsync.errors import (
@@ -31,6 +59,7 @@ from cancelsync.errors import (
     ApiError,
     AuthError,
     ConfigApiError,
+    DataError,
     FatalApiError,
     NotCancellableError,
     OutcomeUnknownError,
@@ -56,6 +85,14 @@ class StopRequested(Exception):
 
 
 MAX_BACKOFF_SECONDS = 3600
+# After a write that may still be in flight (timeout, dropped connection, 502/504), wait at
+# least the client timeout plus this before re-reading and maybe sending again: the server
+# may finish the request after we stopped waiting for it.
+SETTLE_MARGIN_SECONDS = 60
+# This many events in a row failing with retryable errors, none handled in between, means
+# the platform is down rather than one event bad: the store's cycle stops there (cursors
+# kept, nothing lost) instead of failing every event of the backlog one by one.
+OUTAGE_STREAK = 3
 
 
 @dataclass
@@ -101,8 +138,19 @@ class Event:
     payload: dict[str, Any]  # what a retry needs to re-drive the event
 
 
+@dataclass
+class EventScope:
+    """The event being handled; a handler swaps in a richer one once it knows more ids."""
+
+    event: Event
+
+
 Executor = Callable[[Plan], str]  # performs the write, returns the remote id
 Reconciler = Callable[[Plan], str | None]  # the remote id if the effect already exists
+# Called once when the platform refuses a write as a configuration problem (e.g. a cancel
+# reason TikTok no longer takes): another plan for the same event, an attention item that
+# says more than the refusal, or None (the refusal is reported as it is).
+Replanner = Callable[[Plan, ConfigApiError], Apply | Attention | None]
 
 
 class Engine:
@@ -119,8 +167,11 @@ class Engine:
         report: CycleReport,
         dry_run: bool = False,
         should_stop: Callable[[], bool] = lambda: False,
+        retry: RetryPolicy | None = None,
     ) -> None:
         self.should_stop = should_stop
+        self.retry = retry or RetryPolicy()
+        self._retryable_streak = 0  # events failed in a row with retryable errors
         self.store = store
         self.cfg = cfg
         self.worker = worker
@@ -241,6 +292,7 @@ class Engine:
         decision: Decision,
         execute: Executor,
         reconcile: Reconciler,
+        replan: Replanner | None = None,
     ) -> None:
         """Carry out one decision; ``Apply`` goes through the exactly-once protocol."""
         if not isinstance(decision, Apply):
@@ -257,87 +309,223 @@ class Engine:
                 event, "would_apply", action=plan.kind, plan=_plan_summary(plan)
             )
             return
-        now = self.clock.now()
         existing = self.store.ledger.get(event.key)
         if existing is not None and existing.state in FINAL_STATES:
             return
-        # An earlier attempt's outcome is unknown: look before writing again.
-        if (
-            existing is not None
-            and existing.attempts > 0
-            and self._found_done(event, plan, reconcile)
-        ):
+        # Tried before (failed, crashed, re-queued: ``retry`` resets the attempt count, so
+        # the row's existence is what counts): look before writing again.
+        if existing is not None and self._look_first(event, plan.kind, plan, reconcile):
             return
-        payload = {**event.payload, "plan": _plan_summary(plan)}
+        self._send(event, decision, execute, reconcile, replan)
+
+    def _send(
+        self,
+        event: Event,
+        decision: Apply,
+        execute: Executor,
+        reconcile: Reconciler,
+        replan: Replanner | None,
+    ) -> None:
+        """Send, and re-send refused writes in this run under the retry policy."""
+        plan, note = decision.plan, decision.note
+        sends = 0  # sends of this plan in this run
+        while True:
+            sends += 1
+            self._begin_attempt(event, plan, note)
+            try:
+                remote_id = execute(plan)
+            except OutcomeUnknownError as exc:
+                if (
+                    exc.refused
+                    and sends < self.retry.attempts
+                    and not self.should_stop()
+                ):
+                    self._wait_before_resend(event, plan, sends, exc)
+                    if self._look_first(event, plan.kind, plan, reconcile):
+                        return
+                    continue
+                if not self._found_done_or_failed(event, plan, reconcile, exc):
+                    settle = None if exc.refused else exc.settle_seconds
+                    self._failed(event, plan.kind, str(exc), settle_seconds=settle)
+                return
+            except AlreadyAppliedError as exc:
+                if not self._found_done_or_failed(event, plan, reconcile, exc):
+                    self._attention(event, plan.kind, f"{exc.message} (the platform says "
+                                    "it is already done, but cancelsync cannot see the "
+                                    "effect)")  # fmt: skip
+                return
+            except RetryableApiError as exc:
+                # Not from a write's transport (it raises OutcomeUnknownError), e.g. a
+                # read inside ``execute``: nothing was sent by it.
+                self._failed(event, plan.kind, str(exc))
+                return
+            except AuthError:
+                # Credentials are store-wide: leave the row pending (reconciled next time)
+                # and let the cycle stop for this store.
+                raise
+            except NotCancellableError as exc:
+                self._attention(event, plan.kind, f"TikTok will not cancel: {exc.message}; "
+                                "handle it as a return/refund in Seller Center")  # fmt: skip
+                return
+            except ConfigApiError as exc:
+                new = replan(plan, exc) if replan is not None else None
+                replan = None  # once per event and run
+                if isinstance(new, Apply):
+                    self._log_action(event, "replanned", action=plan.kind,
+                                     reason=new.note, plan=_plan_summary(new.plan))  # fmt: skip
+                    if self._look_first(event, plan.kind, plan, reconcile):
+                        return
+                    plan, note, sends = new.plan, new.note, 0
+                    continue
+                if isinstance(new, Attention):
+                    self._attention(event, plan.kind, new.reason)
+                    return
+                self._attention(event, plan.kind, f"configuration problem: {exc}")
+                return
+            except FatalApiError as exc:
+                # A refusal can also mean "already there" in words we do not recognise
+                # (e.g. Magento's item-quantity message on a repeated refund): look first.
+                if not self._found_done_or_failed(event, plan, reconcile, exc):
+                    self._attention(event, plan.kind, str(exc))
+                return
+            except ApiError as exc:
+                self._failed(event, plan.kind, str(exc))
+                return
+            self._done(event, plan, remote_id, reconciled=False)
+            return
+
+    def _wait_before_resend(
+        self, event: Event, plan: Plan, sends: int, exc: OutcomeUnknownError
+    ) -> None:
+        wait = self.retry.delay(sends, exc)
+        self._log_action(event, "resend", action=plan.kind, attempt=sends,
+                         sleep_seconds=round(wait, 2), error=str(exc),
+                         level="warning")  # fmt: skip
+        self.retry.sleep(wait)
+
+    def _begin_attempt(self, event: Event, plan: Plan, note: str) -> int:
+        """Commit the row as ``pending`` with this send counted, before the send."""
+        now = self.clock.now()
+        existing = self.store.ledger.get(event.key)
+        payload: dict[str, Any] = {**event.payload, "plan": _plan_summary(plan)}
+        rounds = _failed_rounds(existing)
+        if rounds:
+            payload["failed_rounds"] = rounds
+        attempts = (existing.attempts if existing else 0) + 1
         with self.store.unit_of_work():
             if existing is None:
                 self.store.ledger.begin(
                     event.key, scope=self.scope, store_name=self.cfg.name,
                     direction=event.direction, action=plan.kind, now=now,
-                    payload=payload, reason=decision.note or None, **event.ids,
+                    payload=payload, reason=note or None, **event.ids,
                 )  # fmt: skip
-            attempts = (existing.attempts if existing else 0) + 1
             self.store.ledger.update(
                 event.key, now, state="pending", action=plan.kind, attempts=attempts,
                 payload=payload, next_attempt_at=None,
             )  # fmt: skip
             self.timeline(event, "attempt", f"{plan.kind} attempt {attempts}",
                           plan=_plan_summary(plan))  # fmt: skip
+        return attempts
+
+    def _look_first(
+        self, event: Event, action: str, plan: Plan, reconcile: Reconciler
+    ) -> bool:
+        """Re-read before a (re-)send. True when nothing may be sent now: the effect is
+        there (recorded done) or the re-read failed (recorded as the event's failure)."""
         try:
-            remote_id = execute(plan)
-        except OutcomeUnknownError as exc:
-            if not self._found_done(event, plan, reconcile):
-                self._failed(event, plan, attempts, str(exc))
-            return
-        except AlreadyAppliedError as exc:
-            if not self._found_done(event, plan, reconcile):
-                self._attention(event, plan, f"{exc.message} (the platform says it is "
-                                "already done, but cancelsync cannot see the effect)")  # fmt: skip
-            return
-        except RetryableApiError as exc:
-            self._failed(event, plan, attempts, str(exc))
-            return
+            return self._found_done(event, plan, reconcile)
         except AuthError:
-            # Credentials are store-wide: leave the row pending (reconciled next time) and
-            # let the cycle stop for this store.
             raise
-        except NotCancellableError as exc:
-            self._attention(event, plan, f"TikTok will not cancel: {exc.message}; handle it "
-                            "as a return/refund in Seller Center")  # fmt: skip
-            return
-        except ConfigApiError as exc:
-            self._attention(event, plan, f"configuration problem: {exc}")
-            return
-        except FatalApiError as exc:
-            # A refusal can also mean "already there" in words we do not recognise (e.g.
-            # Magento's item-quantity message on a repeated refund): look before giving up.
-            if not self._found_done(event, plan, reconcile):
-                self._attention(event, plan, str(exc))
-            return
-        except ApiError as exc:
-            self._failed(event, plan, attempts, str(exc))
-            return
-        self._done(event, plan, remote_id, reconciled=False)
+        except (ApiError, DataError) as exc:
+            self.fail_event(event, exc, action=action, what="re-read before sending")
+            return True
+
+    def _found_done_or_failed(
+        self, event: Event, plan: Plan, reconcile: Reconciler, cause: ApiError
+    ) -> bool:
+        """After a failed send: True when the effect is there (done) or the re-read
+        itself failed (then the row is ``failed`` and is re-read next time)."""
+        try:
+            return self._found_done(event, plan, reconcile)
+        except AuthError:
+            raise
+        except (ApiError, DataError) as exc:
+            settle = (
+                cause.settle_seconds
+                if isinstance(cause, OutcomeUnknownError) and not cause.refused
+                else None
+            )
+            self._failed(event, plan.kind, f"{cause}; then the re-read failed: {exc}",
+                         settle_seconds=settle)  # fmt: skip
+            return True
 
     def _found_done(self, event: Event, plan: Plan, reconcile: Reconciler) -> bool:
-        """Re-read the remote side; when the effect is there, record it done."""
-        remote_id = self._reconcile(event, plan, reconcile)
+        """Re-read the remote side; when the effect is there, record it done.
+
+        Errors of the re-read propagate: "could not look" must never mean "not there".
+        """
+        remote_id = reconcile(plan)
+        self.log.info(
+            "action.reconciled", key=event.key, action=plan.kind,
+            found=remote_id is not None, remote_id=remote_id,
+        )  # fmt: skip
         if remote_id is None:
             return False
         self._done(event, plan, remote_id, reconciled=True)
         return True
 
-    def _reconcile(self, event: Event, plan: Plan, reconcile: Reconciler) -> str | None:
+    # ------------------------------------------------------------------ one event's errors
+
+    @contextmanager
+    def event_scope(self, event: Event) -> Iterator[EventScope]:
+        """Handle one event; an API or data error in it becomes that event's failure.
+
+        The caller may replace ``scope.event`` once it knows more ids (so ``explain``
+        finds the row). ``AuthError`` and ``StopRequested`` propagate, and so do bugs;
+        so does the ``OUTAGE_STREAK``-th retryable failure in a row.
+        """
+        scope = EventScope(event)
         try:
-            remote_id = reconcile(plan)
+            yield scope
+        except AuthError:
+            raise
         except RetryableApiError as exc:
-            self.log.warning("action.reconcile_failed", key=event.key, error=str(exc))
-            return None
-        self.log.info(
-            "action.reconciled", key=event.key, action=plan.kind,
-            found=remote_id is not None, remote_id=remote_id,
+            self._retryable_streak += 1
+            if self._retryable_streak >= OUTAGE_STREAK:
+                raise  # the platform is down: the store's cycle stops here
+            self.fail_event(scope.event, exc)
+        except (ApiError, DataError) as exc:
+            self._retryable_streak = 0
+            self.fail_event(scope.event, exc)
+        else:
+            self._retryable_streak = 0
+
+    def fail_event(
+        self,
+        event: Event,
+        exc: ApiError | DataError,
+        *,
+        action: str | None = None,
+        what: str = "handling it",
+    ) -> None:
+        """Record an error as this event's outcome: retryable → ``failed`` with backoff
+        (the retry pass re-drives it); anything else → ``needs_attention``."""
+        existing = self.store.ledger.get(event.key)
+        action = action or (existing.action if existing else event.default_action)
+        if existing is not None and existing.state in FINAL_STATES:
+            # Already decided (e.g. done just before a later read failed): keep it.
+            self.report.failures += 1
+            self.log.error("action.error_after_final", key=event.key, error=str(exc))
+            return
+        if isinstance(exc, RetryableApiError):
+            self._failed(event, action, f"{what} failed: {exc}")
+            return
+        kind = "unreadable data" if isinstance(exc, DataError) else "error"
+        self._attention(
+            event, action,
+            f"{what} failed with an {kind}: {exc} (fix the cause, then `cancelsync "
+            "retry`)",
         )  # fmt: skip
-        return remote_id
 
     # ------------------------------------------------------------------ outcomes
 
@@ -362,34 +550,79 @@ class Engine:
         self._log_action(event, "done", action=plan.kind, remote_id=remote_id,
                          reconciled=reconciled)  # fmt: skip
 
-    def _failed(self, event: Event, plan: Plan, attempts: int, error: str) -> None:
+    def _failed(
+        self,
+        event: Event,
+        action: str,
+        error: str,
+        *,
+        settle_seconds: float | None = None,
+    ) -> None:
+        """``failed`` with a next attempt time; ``needs_attention`` after max_attempts
+        failed runs. ``settle_seconds``: the write may still complete, so the next
+        attempt waits at least that plus ``SETTLE_MARGIN_SECONDS``."""
         now = self.clock.now()
-        if attempts >= self.worker.max_attempts:
-            self._attention(event, plan, f"gave up after {attempts} attempts: {error}")
+        existing = self.store.ledger.get(event.key)
+        rounds = _failed_rounds(existing) + 1
+        if rounds >= self.worker.max_attempts:
+            sends = existing.attempts if existing else 0
+            self._attention(event, action, f"gave up after {rounds} failed run(s) "
+                            f"({sends} send(s)): {error}")  # fmt: skip
             return
         delay = min(
-            self.worker.retry_backoff_seconds * 2 ** (attempts - 1), MAX_BACKOFF_SECONDS
+            self.worker.retry_backoff_seconds * 2 ** (rounds - 1), MAX_BACKOFF_SECONDS
         )
+        if settle_seconds is not None:
+            delay = max(delay, settle_seconds + SETTLE_MARGIN_SECONDS)
         next_at = now + timedelta(seconds=delay)
+        if self.dry_run:
+            self._count_failure(event, action, error, iso(next_at))
+            return
         with self.store.unit_of_work():
-            # The row stays "failed" with attempts > 0, so the next attempt reconciles first.
+            if existing is None:
+                self.store.ledger.begin(
+                    event.key, scope=self.scope, store_name=self.cfg.name,
+                    direction=event.direction, action=action, now=now, state="failed",
+                    payload=event.payload, **event.ids,
+                )  # fmt: skip
+            payload = {
+                **(existing.payload_dict() if existing else event.payload),
+                "failed_rounds": rounds,
+            }
+            # The row stays "failed": its next attempt re-reads the remote side first.
             self.store.ledger.update(
-                event.key,
-                now,
-                state="failed",
-                last_error=error,
-                next_attempt_at=iso(next_at),
-            )
-            self.timeline(event, "failed", f"{plan.kind} failed: {error}",
+                event.key, now, state="failed", last_error=error,
+                next_attempt_at=iso(next_at), payload=payload,
+            )  # fmt: skip
+            self.timeline(event, "failed", f"{action} failed: {error}",
                           next_attempt_at=iso(next_at))  # fmt: skip
+        self._count_failure(event, action, error, iso(next_at))
+
+    def _count_failure(
+        self, event: Event, action: str, error: str, next_attempt_at: str
+    ) -> None:
         self.report.failures += 1
         self.report.counts["failed"] += 1
-        self._log_action(event, "failed", action=plan.kind, error=error,
-                         next_attempt_at=iso(next_at), level="warning")  # fmt: skip
+        self._log_action(event, "failed", action=action, error=error,
+                         next_attempt_at=next_attempt_at, level="warning")  # fmt: skip
 
-    def _attention(self, event: Event, plan: Plan, reason: str) -> None:
+    def _attention(self, event: Event, action: str, reason: str) -> None:
         now = self.clock.now()
+        self.report.counts["needs_attention"] += 1
+        self._log_action(event, "needs_attention", action=action, reason=reason,
+                         level="warning")  # fmt: skip
+        if self.dry_run:
+            self.report.new_attention += 1
+            return
+        existing = self.store.ledger.get(event.key)
         with self.store.unit_of_work():
+            if existing is None:
+                self.store.ledger.begin(
+                    event.key, scope=self.scope, store_name=self.cfg.name,
+                    direction=event.direction, action=action, now=now,
+                    state="needs_attention", payload=event.payload, reason=reason,
+                    **event.ids,
+                )  # fmt: skip
             self.store.ledger.update(
                 event.key,
                 now,
@@ -398,10 +631,7 @@ class Engine:
                 next_attempt_at=None,
             )
             self.timeline(event, "attention", reason)
-        self.report.counts["needs_attention"] += 1
         self._note_attention(event.key)
-        self._log_action(event, "needs_attention", action=plan.kind, reason=reason,
-                         level="warning")  # fmt: skip
 
     def _note_attention(self, key: str) -> None:
         """Count an attention item once: only the run that first reports it exits 1."""
@@ -419,6 +649,16 @@ class Engine:
             "action", direction=event.direction, key=event.key, outcome=outcome,
             dry_run=self.dry_run, **ids, **fields,
         )  # fmt: skip
+
+
+def _failed_rounds(entry: LedgerEntry | None) -> int:
+    """How many runs this action has failed in so far (``max_attempts`` counts these).
+
+    ``retry`` re-queues a row as ``pending`` with no attempts: that starts the count over.
+    """
+    if entry is None or (entry.state == "pending" and entry.attempts == 0):
+        return 0
+    return int(entry.payload_dict().get("failed_rounds", 0))
 
 
 def _plan_summary(plan: Plan) -> dict[str, Any]:

@@ -5,6 +5,9 @@ memos created in the last ``overlap_seconds`` (a slow transaction can make a low
 after a higher one). A brand-new store or a newly enabled direction looks
 ``first_run_lookback_hours`` back by ``created_at``. Memos the worker created itself (ledger,
 then the comment marker) are skipped. Keys: ``cancel:<shop id>:<credit memo entity id>``.
+
+Each memo is handled in its own ``event_scope``: a failed read of its Magento or TikTok order
+is that memo's failure (kept in the ledger for the retry pass), never the page's.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any, Protocol
 
-from cancelsync.errors import DataError, NotFoundError
+from cancelsync.errors import DataError
 from cancelsync.models import (
     MagentoCreditMemo,
     MagentoOrder,
@@ -31,7 +34,7 @@ from cancelsync.rules.decisions import (
     has_marker,
 )
 from cancelsync.store import Link
-from cancelsync.sync.engine import Engine, Event
+from cancelsync.sync.engine import Engine, Event, EventScope
 
 STREAM = "magento.creditmemos"
 DIRECTION = "magento_to_tiktok"
@@ -167,15 +170,37 @@ class MagentoToTikTok:
             self._orders[magento_entity_id] = self.magento.get_order(magento_entity_id)
         return self._orders[magento_entity_id]
 
+    def _memo_event(self, magento_creditmemo_id: int) -> Event:
+        """The event of a memo whose order is not read yet (what a failure is kept as)."""
+        ids = {"magento_creditmemo_id": magento_creditmemo_id}
+        return Event(cancel_key(self.shop_id, magento_creditmemo_id), DIRECTION,
+                     "tiktok_cancel", ids, dict(ids))  # fmt: skip
+
+    def _nothing_to_do(self, event: Event, reason: str) -> None:
+        """Not ours after all: nothing is recorded, unless a row (an earlier failure)
+        waits for this memo; that row is closed as skipped."""
+        if self.engine.entry(event.key) is not None:
+            self.engine.record(event, Skip(reason))
+
     def process(self, memo: MagentoCreditMemo) -> None:
+        """Decide and act on one memo; any read or data error is this memo's failure."""
+        with self.engine.event_scope(
+            self._memo_event(memo.magento_creditmemo_id)
+        ) as scope:
+            self._process(memo, scope)
+
+    def _process(self, memo: MagentoCreditMemo, scope: EventScope) -> None:
         engine = self.engine
         order = self._order(memo.magento_entity_id)
         tiktok_id = order.tiktok_order_id
         if tiktok_id is None or not rules.looks_like_tiktok_order_id(tiktok_id):
-            return  # not a TikTok order: nothing to do, nothing to record
+            # Not a TikTok order: nothing to do (only an earlier failure's row to close).
+            self._nothing_to_do(scope.event, "the Magento order is not a TikTok order")
+            return
         link = self.store.links.find_by_magento(order.magento_entity_id)
         if link is not None and link.scope != engine.scope:
-            return  # another store's order
+            self._nothing_to_do(scope.event, "another store's order")
+            return
         event = Event(
             key=cancel_key(self.shop_id, memo.magento_creditmemo_id),
             direction=DIRECTION,
@@ -188,6 +213,7 @@ class MagentoToTikTok:
             },
             payload={"magento_creditmemo_id": memo.magento_creditmemo_id},
         )
+        scope.event = event
         ours = (
             self.store.ledger.find_by_creditmemo(memo.magento_creditmemo_id) is not None
         )
@@ -198,7 +224,9 @@ class MagentoToTikTok:
         tiktok_order = found[0] if found else None
         if link is None:
             if tiktok_order is None and self.other_stores_claim:
-                return  # not this shop's order; another store will take it
+                # Not this shop's order; another store will take it.
+                self._nothing_to_do(event, "not this shop's TikTok order")
+                return
             if tiktok_order is not None and not engine.dry_run:
                 try:
                     with self.store.unit_of_work():
@@ -283,13 +311,13 @@ class MagentoToTikTok:
     # ------------------------------------------------------------------ retries
 
     def retry(self, payload: dict[str, Any]) -> None:
+        """Re-drive one open ledger row; a failed memo read is that row's failure again
+        (the cycle's ``event_scope``), a deleted memo needs attention."""
         memo_id = payload.get("magento_creditmemo_id")
         if memo_id is None:
             return
         try:
             memo = self.magento.get_credit_memo(int(memo_id))
-        except NotFoundError:
-            return
         except DataError as exc:
             self._unreadable(Unreadable(str(memo_id), str(exc)), retrying=True)
             return

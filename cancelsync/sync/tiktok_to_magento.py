@@ -6,16 +6,27 @@ back). Each page: find the linked Magento orders (links first, then one batched 
 configured field), read the TikTok orders' detail (is the whole order cancelled now?), decide
 with the pure rules, apply, then move the cursor in the same transaction as the page's
 remaining ledger rows. Keys: ``refund:<shop id>:<cancel id>``.
+
+Each cancellation is handled in its own ``event_scope``: an error while handling it is its
+failure (kept in the ledger for the retry pass), never the page's. When a page's batched
+reads fail (one bad order can fail a whole batch), each event reads its own order and link,
+so the failure lands on the event that causes it and the cursor still moves on.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from cancelsync.clock import to_epoch
-from cancelsync.errors import FatalApiError, NotFoundError
+from cancelsync.errors import (
+    ApiError,
+    AuthError,
+    DataError,
+    FatalApiError,
+    NotFoundError,
+)
 from cancelsync.models import MagentoOrder, TikTokCancellation, TikTokOrder, Unreadable
 from cancelsync.rules import tiktok_to_magento as rules
 from cancelsync.rules.decisions import (
@@ -32,6 +43,7 @@ from cancelsync.sync.engine import Engine, Event
 
 STREAM = "tiktok.cancellations"
 DIRECTION = "tiktok_to_magento"
+_T = TypeVar("_T")
 
 
 class MagentoPort(Protocol):
@@ -123,7 +135,10 @@ class TikTokToMagento:
             ]  # fmt: skip
             if not todo:
                 continue
-            links = self.resolve_links(sorted({o.tiktok_order_id for o in todo}))
+            links = self._batched(
+                lambda ids: self.resolve_links(ids),
+                sorted({o.tiktok_order_id for o in todo}),
+            )
             for order in todo:
                 self.engine.check_stop()
                 self.engine.report.counts["seen_without_record"] += 1
@@ -131,10 +146,10 @@ class TikTokToMagento:
                     "tiktok.order.cancelled_without_record",
                     tiktok_order_id=order.tiktok_order_id,
                 )
-                self.process(
+                self._handle(
                     _whole_order_cancellation(order),
-                    links.get(order.tiktok_order_id),
-                    order,
+                    links,
+                    {order.tiktok_order_id: order},
                 )
 
     def _order_known(self, tiktok_order_id: str) -> bool:
@@ -173,16 +188,48 @@ class TikTokToMagento:
         if not todo:
             return
         order_ids = sorted({c.tiktok_order_id for c in todo})
-        links = self.resolve_links(order_ids)
-        details = {o.tiktok_order_id: o for o in self._orders(order_ids)}
+        links = self._batched(lambda ids: self.resolve_links(ids), order_ids)
+        details = self._batched(
+            lambda ids: {o.tiktok_order_id: o for o in self._orders(ids)}, order_ids
+        )
         for c in todo:
             self.engine.check_stop()
-            self.process(
-                c, links.get(c.tiktok_order_id), details.get(c.tiktok_order_id)
-            )
+            self._handle(c, links, details)
 
     def _orders(self, order_ids: list[str]) -> list[TikTokOrder]:
         return self.tiktok.get_orders(order_ids) if order_ids else []
+
+    def _batched(
+        self, read: Callable[[list[str]], dict[str, _T]], order_ids: list[str]
+    ) -> dict[str, _T] | None:
+        """One batched read for a page; ``None`` when it fails, so that each event then
+        reads its own (one bad order must not stall the stream)."""
+        try:
+            return read(order_ids)
+        except AuthError:
+            raise
+        except (ApiError, DataError) as exc:
+            self.engine.log.warning(
+                "page.batch_read_failed", orders=len(order_ids), error=str(exc),
+                error_type=type(exc).__name__,
+            )  # fmt: skip
+            return None
+
+    def _handle(
+        self,
+        c: TikTokCancellation,
+        links: dict[str, Link | str] | None,
+        details: dict[str, TikTokOrder] | None,
+    ) -> None:
+        """One cancellation in its own event scope, reading its order alone when the
+        page's batched read failed (``None``)."""
+        oid = c.tiktok_order_id
+        with self.engine.event_scope(self.event_for(c, None)):
+            if links is None:
+                links = self.resolve_links([oid])
+            if details is None:
+                details = {o.tiktok_order_id: o for o in self._orders([oid])}
+            self.process(c, links.get(oid), details.get(oid))
 
     def resolve_links(self, order_ids: list[str]) -> dict[str, Link | str]:
         """Each TikTok order id → its Link, or a reason string (not imported / ambiguous)."""

@@ -1,19 +1,25 @@
-"""Fixtures for end-to-end sync tests: both simulators on loopback, driven through the CLI."""
+"""Fixtures for end-to-end sync tests: both simulators on loopback, driven through the CLI.
+
+Retry waits are recorded in ``Harness.sleeps``, never slept: the CLI's ``Worker`` is given a
+``RetryPolicy`` with an injected sleep (the same policy the clients and the engine use).
+"""
 
 from __future__ import annotations
 
 import io
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from cancelsync import service
 from cancelsync.cli import main
+from cancelsync.clients.http import RetryPolicy
 from cancelsync.sandbox.harness import Sandbox
-from cancelsync.store import Store
+from cancelsync.store import LedgerEntry, Store
 
 
 @dataclass
@@ -22,6 +28,7 @@ class Harness:
 
     sb: Sandbox
     folder: Path
+    sleeps: list[float] = field(default_factory=list)
 
     @property
     def config_path(self) -> Path:
@@ -42,6 +49,17 @@ class Harness:
     def store(self) -> Store:
         return Store.open(self.folder / "cancelsync.db")
 
+    def ledger(self) -> list[LedgerEntry]:
+        """Every ledger row, oldest first."""
+        store = self.store()
+        try:
+            keys = [r["idempotency_key"] for r in store.db.query(
+                "SELECT idempotency_key FROM ledger ORDER BY action_id"
+            )]  # fmt: skip
+            return [e for k in keys if (e := store.ledger.get(k)) is not None]
+        finally:
+            store.close()
+
     def memos(self, magento_entity_id: int) -> list[dict[str, Any]]:
         return self.sb.magento.credit_memos(magento_entity_id)
 
@@ -54,13 +72,28 @@ class Harness:
         )
 
 
+def _record_waits(monkeypatch: pytest.MonkeyPatch, sleeps: list[float]) -> None:
+    """The CLI builds ``Worker(config, store)``: give it a policy whose sleep records."""
+    real = service.Worker
+
+    def worker(*args: Any, **kw: Any) -> service.Worker:
+        kw.setdefault("retry", RetryPolicy(sleep=sleeps.append))
+        return real(*args, **kw)
+
+    monkeypatch.setattr(service, "Worker", worker)
+
+
 @pytest.fixture
-def harness(tmp_path: Path) -> Iterator[Harness]:
+def harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
     with Sandbox() as sb:
-        yield Harness(sb, tmp_path)
+        h = Harness(sb, tmp_path)
+        _record_waits(monkeypatch, h.sleeps)
+        yield h
 
 
 @pytest.fixture
-def uk_harness(tmp_path: Path) -> Iterator[Harness]:
+def uk_harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
     with Sandbox(region="UK") as sb:
-        yield Harness(sb, tmp_path)
+        h = Harness(sb, tmp_path)
+        _record_waits(monkeypatch, h.sleeps)
+        yield h
