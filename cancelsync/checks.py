@@ -1,6 +1,6 @@
 """``cancelsync check`` beyond validation: reach both APIs and say how to fix what fails.
 
-Exit 0 when every probe passes (warnings allowed), 1 when any fails.
+Exit 0 when every probe passes (warnings and information allowed), 1 when any fails.
 """
 
 from __future__ import annotations
@@ -19,7 +19,12 @@ def _print(section: str, results: list[CheckResult], out: TextIO) -> bool:
     print(section, file=out)
     ok = True
     for r in results:
-        mark = "ok  " if r.ok and not r.fix else ("warn" if r.ok else "FAIL")
+        if not r.ok:
+            mark = "FAIL"
+        elif r.info:
+            mark = "info"
+        else:
+            mark = "warn" if r.fix else "ok  "
         print(f"  [{mark}] {r.name}: {r.detail}", file=out)
         if r.fix:
             print(f"         fix: {r.fix}", file=out)

@@ -3,6 +3,9 @@
 Pure data and lookups, shared by config validation, the rules and ``cancelsync reasons``.
 A merchant configures either a concrete key or a *family*; ``translate_reason`` picks the key
 valid for one order's status and the shop's market (unpaid vs paid keys, ``_uk`` variants).
+A shop's accepted keys can drift from these tables (a key retired, a successor listed by the
+order's aftersale eligibility instead); ``family_of_key`` also places such unknown keys by the
+words they carry, so a replacement is only ever taken from the configured family.
 """
 
 from __future__ import annotations
@@ -103,6 +106,36 @@ def family_of(reason: str) -> str | None:
     if reason in FAMILIES:
         return reason
     return _KEY_TO_FAMILY.get(reason)
+
+
+# Words that name a family inside a seller key, for keys TikTok lists at run time that are
+# not in the tables (e.g. a renamed successor). Checked on seller_* keys only.
+_FAMILY_WORDS: Mapping[str, tuple[str, ...]] = {
+    "address_not_deliver": ("address",),
+    "out_of_stock": ("out_of_stock",),
+    "wrong_price": ("wrong_price", "pricing"),
+    "buyer_requested": ("buyer_requested",),
+    "buyer_hasnt_paid": ("hasnt_paid",),
+    "potential_fraud": ("fraud",),
+}
+
+
+def family_of_key(key: str) -> str | None:
+    """The family of a seller key: from the tables, else from the words in it.
+
+    An unknown key counts only when it is a ``seller_*`` key and exactly one family's
+    words appear in it; otherwise ``None`` (never guessed into a family).
+    """
+    known = _KEY_TO_FAMILY.get(key)
+    if known is not None:
+        return known
+    lowered = key.lower()
+    if not lowered.startswith("seller_"):
+        return None
+    found = [
+        f for f, words in _FAMILY_WORDS.items() if any(w in lowered for w in words)
+    ]
+    return found[0] if len(found) == 1 else None
 
 
 def is_known_reason(reason: str) -> bool:

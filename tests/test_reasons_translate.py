@@ -179,3 +179,28 @@ def test_reasons_for_is_empty_outside_cancellable_statuses_and_markets() -> None
         assert reasons.reasons_for("US", status) == {}
     assert reasons.reasons_for("XX", "UNPAID") == {}
     assert reasons.reasons_for("gb", "UNPAID") == reasons.reasons_for("UK", "UNPAID")
+
+
+def test_every_table_key_keeps_its_family_when_read_at_run_time() -> None:
+    """family_of_key agrees with the tables for every known key."""
+    for key in reasons.ALL_KEYS:
+        assert reasons.family_of_key(key) == reasons.family_of(key)
+
+
+@pytest.mark.parametrize(
+    ("key", "family"),
+    [
+        ("seller_cancel_paid_reason_address_not_deliver_v2", "address_not_deliver"),
+        ("seller_cancel_reason_unable_to_deliver_address_eu", "address_not_deliver"),
+        ("seller_cancel_reason_out_of_stock_v3", "out_of_stock"),
+        ("seller_cancel_reason_pricing_error", "wrong_price"),
+        ("ecom_order_to_ship_canceled_reason_out_of_stock", None),  # a buyer key
+        ("seller_cancel_reason_out_of_stock_or_wrong_price", None),  # two families
+        ("seller_cancel_reason_other", None),
+    ],
+)
+def test_a_key_listed_at_run_time_is_placed_by_its_words_or_not_at_all(
+    key: str, family: str | None
+) -> None:
+    """Unknown seller keys get a family only when exactly one family's words match."""
+    assert reasons.family_of_key(key) == family

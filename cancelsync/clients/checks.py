@@ -10,10 +10,13 @@ class CheckResult:
     """One probe's outcome.
 
     ``ok`` False is a failure; ``ok`` True with a ``fix`` is a warning (it works, but
-    something should be looked at); ``fix`` says what to change.
+    something should be looked at); ``fix`` says what to change. ``info`` marks a fact
+    worth knowing that needs no change (e.g. a status the configured reason has no key
+    for: such orders need attention, by design).
     """
 
     name: str
     ok: bool
     detail: str
     fix: str | None = None
+    info: bool = False

@@ -110,10 +110,7 @@ def decide_cancel(
             settings.cancel_reason, market=market, order_status=tiktok.status
         )
         if key is None:
-            return Attention(
-                f"cancel reason {settings.cancel_reason!r} has no key for a {tiktok.status} "
-                f"order in market {market}; choose another reason (see `cancelsync reasons`)"
-            )
+            return Attention(_no_key(settings.cancel_reason, market, tiktok.status))
         return Apply(TikTokCancelPlan(tiktok.tiktok_order_id, key))
 
     return _partial_lines(facts, market)
@@ -153,6 +150,23 @@ def _partial_reported(facts: CreditMemoFacts) -> Decision:
         f"partial credit memo refunds {listed}; the TikTok order was left as it is "
         '(partial_refunds = "report") and TikTok still expects these units shipped: '
         'cancel them in Seller Center, or set partial_refunds = "cancel_items"'
+    )
+
+
+def _no_key(reason: str, market: str, order_status: str) -> str:
+    """Why a configured reason cannot cancel this order, and the keys that would.
+
+    The family is never switched for the merchant (out of stock zeroes TikTok stock).
+    """
+    family = reasons.family_of(reason)
+    what = f"{reason!r}" + (f" ({family})" if family and family != reason else "")
+    valid = reasons.reasons_for(market, order_status)
+    listed = "; ".join(f"{key} ({meaning})" for key, meaning in valid.items())
+    return (
+        f"cancel reason {what} has no key for a {order_status} order in market "
+        f"{market}; keys that would work for this order: {listed or 'none'}. Set "
+        "stores.magento_refund_to_tiktok_cancel.cancel_reason to one of them (see "
+        "`cancelsync reasons`), then `cancelsync retry`"
     )
 
 

@@ -373,6 +373,8 @@ class Engine:
                 if isinstance(new, Apply):
                     self._log_action(event, "replanned", action=plan.kind,
                                      reason=new.note, plan=_plan_summary(new.plan))  # fmt: skip
+                    self.timeline(event, "replanned", new.note,
+                                  plan=_plan_summary(new.plan))  # fmt: skip
                     if self._look_first(event, plan.kind, plan, reconcile):
                         return
                     plan, note, sends = new.plan, new.note, 0

@@ -7,16 +7,23 @@ after a higher one). A brand-new store or a newly enabled direction looks
 then the comment marker) are skipped. Keys: ``cancel:<shop id>:<credit memo entity id>``.
 
 Each memo is handled in its own ``event_scope``: a failed read of its Magento or TikTok order
-is that memo's failure (kept in the ledger for the retry pass), never the page's.
+is that memo's failure (kept in the ledger for the retry pass), never the page's. When TikTok
+refuses the cancel reason (25001014/15/20/21), the order's aftersale eligibility is asked once
+and the cancel is sent again only with a listed key of the *configured* family; otherwise the
+memo needs attention listing the keys TikTok offers (``out_of_stock`` zeroes the SKU's stock,
+so a family is never switched silently).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, Protocol
 
-from cancelsync.errors import DataError
+from cancelsync import reasons
+from cancelsync.clients.tiktok import envelope
+from cancelsync.errors import ConfigApiError, DataError
 from cancelsync.models import (
     MagentoCreditMemo,
     MagentoOrder,
@@ -26,6 +33,7 @@ from cancelsync.models import (
 )
 from cancelsync.rules import magento_to_tiktok as rules
 from cancelsync.rules.decisions import (
+    Apply,
     ApproveRequestPlan,
     Attention,
     Plan,
@@ -35,6 +43,16 @@ from cancelsync.rules.decisions import (
 )
 from cancelsync.store import Link
 from cancelsync.sync.engine import Engine, Event, EventScope
+
+# TikTok refused the reason key itself: unknown, not for sellers, retired, wrong status.
+REASON_REFUSED_CODES = frozenset(
+    {
+        envelope.REASON_UNKNOWN,
+        envelope.REASON_NOT_FOR_SELLER,
+        envelope.REASON_RETIRED,
+        envelope.REASON_STATUS_MISMATCH,
+    }
+)
 
 STREAM = "magento.creditmemos"
 DIRECTION = "magento_to_tiktok"
@@ -57,6 +75,7 @@ class TikTokPort(Protocol):
         self, tiktok_order_id: str, cancel_reason: str, **kw: Any
     ) -> Any: ...
     def approve_cancellation(self, cancel_id: str, **kw: Any) -> Any: ...
+    def eligible_cancel_reasons(self, tiktok_order_id: str) -> list[str] | None: ...
 
 
 def cancel_key(shop_id: str, magento_creditmemo_id: int) -> str:
@@ -250,7 +269,47 @@ class MagentoToTikTok:
             pending = self._pending_request(tiktok_id)
         facts = rules.CreditMemoFacts(memo, fresh_order, False, tiktok_order, pending)
         decision = rules.decide_cancel(facts, self.settings, self.market)
-        engine.apply(event, decision, self.execute, self.reconcile)
+        engine.apply(event, decision, self.execute, self.reconcile, self.other_reason)
+
+    def other_reason(self, plan: Plan, exc: ConfigApiError) -> Apply | Attention | None:
+        """TikTok refused the reason key: ask this order's eligibility (once per event and
+        run, the engine sees to that) for a key of the same family."""
+        if (
+            not isinstance(plan, TikTokCancelPlan)
+            or exc.code not in REASON_REFUSED_CODES
+        ):
+            return None
+        refused = plan.cancel_reason
+        family = reasons.family_of_key(refused) or reasons.family_of(
+            self.settings.cancel_reason
+        )
+        live = self.tiktok.eligible_cancel_reasons(plan.tiktok_order_id)
+        refusal = (
+            f"TikTok refused cancel reason {refused} (code {exc.code}: {exc.message})"
+        )
+        fix = (
+            "set stores.magento_refund_to_tiktok_cancel.cancel_reason accordingly, then "
+            "`cancelsync retry` (a family is never switched silently: out_of_stock sets "
+            "the SKU's TikTok stock to 0)"
+        )
+        if live is None:
+            table = ", ".join(_table_keys(self.market)) or "none"
+            return Attention(
+                f"{refusal}; its eligibility API is not available to list the keys it "
+                f"takes now (the reference table for {self.market}: {table}); {fix}"
+            )
+        same = [k for k in live if k != refused and reasons.family_of_key(k) == family]
+        if same:
+            return Apply(
+                replace(plan, cancel_reason=same[0]),
+                note=f"{refusal}; the order's eligibility lists {same[0]} of the same "
+                f"family ({family})",
+            )
+        offered = ", ".join(live) or "none"
+        return Attention(
+            f"{refusal}; the order's eligibility lists no {family or 'matching'} key, "
+            f"only: {offered}; {fix}"
+        )
 
     def _pending_request(self, tiktok_order_id: str) -> TikTokCancellation | None:
         for page in self.tiktok.search_cancellations(order_ids=[tiktok_order_id]):
@@ -322,3 +381,11 @@ class MagentoToTikTok:
             self._unreadable(Unreadable(str(memo_id), str(exc)), retrying=True)
             return
         self.process(memo)
+
+
+def _table_keys(market: str) -> list[str]:
+    """Every key of the reference table for a market (both status groups)."""
+    keys: list[str] = []
+    for status in ("UNPAID", "AWAITING_SHIPMENT"):
+        keys.extend(reasons.reasons_for(market, status))
+    return keys

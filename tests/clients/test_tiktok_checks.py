@@ -123,10 +123,11 @@ def test_all_checks_pass_for_one_shop(client: Any, clock: FakeClock) -> None:
     )
 
 
-def test_paid_only_reason_warns_which_status_has_no_key(
+def test_paid_only_reason_informs_which_status_has_no_key(
     client: Any, clock: FakeClock
 ) -> None:
-    """The address-not-deliver default works for paid orders and warns for UNPAID."""
+    """The address-not-deliver default works for paid orders; UNPAID having no key is
+    information, not a warning."""
     tiktok, rsps = client
     _reply_shops(rsps, clock, [GB])
     store = _store(
@@ -136,7 +137,8 @@ def test_paid_only_reason_warns_which_status_has_no_key(
     )
     reason = _by_name(check_tiktok(tiktok, store, clock=clock))["tiktok cancel reason"]
     assert reason.ok
-    assert reason.fix
+    assert reason.info
+    assert reason.fix is None  # nothing to fix: said once, as information
     assert "seller_cancel_paid_reason_address_not_deliver_uk" in reason.detail
     assert "no key for UNPAID" in reason.detail
 

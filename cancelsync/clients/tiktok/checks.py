@@ -1,7 +1,8 @@
 """``cancelsync check`` probes for one TikTok store: credentials, shop, reason, clock.
 
 Each probe returns a ``CheckResult`` that names its fix. ``ok=False`` is a failure;
-``ok=True`` with a ``fix`` is a warning (it works, but should be looked at).
+``ok=True`` with a ``fix`` is a warning (it works, but should be looked at); ``info=True``
+is information that needs no change.
 """
 
 from __future__ import annotations
@@ -168,13 +169,16 @@ def _reason_result(store_cfg: StoreConfig, shop: TikTokShop | None) -> CheckResu
             fix=fix,
         )
     if missing:
+        # By design, not a misconfiguration (the default family has no UNPAID key): said
+        # once, as information; such an order needs attention naming the keys for it.
         paid = " (and ON_HOLD)" if PAID_STATUS in missing else ""
         return CheckResult(
             REASON,
             True,
             f"{'; '.join(found)}; no key for {', '.join(missing)}{paid} orders in "
-            f"{market}: cancelling those will need attention",
-            fix=fix,
+            f"{market}: such an order needs attention, naming the keys valid for it "
+            f"(families with keys for both: {', '.join(both)})",
+            info=True,
         )
     if any(key and reasons.is_out_of_stock(key) for key in keys.values()):
         return CheckResult(
