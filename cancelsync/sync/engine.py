@@ -393,6 +393,11 @@ class Engine:
             except ApiError as exc:
                 self._failed(event, plan.kind, str(exc))
                 return
+            except DataError as exc:
+                # Answered, but the reply is unreadable: the write may well have worked.
+                if not self._found_done_or_failed(event, plan, reconcile, exc):
+                    self._failed(event, plan.kind, f"unreadable reply: {exc}")
+                return
             self._done(event, plan, remote_id, reconciled=False)
             return
 
@@ -443,7 +448,11 @@ class Engine:
             return True
 
     def _found_done_or_failed(
-        self, event: Event, plan: Plan, reconcile: Reconciler, cause: ApiError
+        self,
+        event: Event,
+        plan: Plan,
+        reconcile: Reconciler,
+        cause: ApiError | DataError,
     ) -> bool:
         """After a failed send: True when the effect is there (done) or the re-read
         itself failed (then the row is ``failed`` and is re-read next time)."""

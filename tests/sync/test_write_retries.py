@@ -170,3 +170,27 @@ def test_refused_tiktok_cancel_is_reconciled_before_it_is_sent_again(
     assert _read_between_posts(
         labels, "POST /return_refund/{v}/cancellations", "GET /order/{v}/orders"
     )
+
+
+def test_unreadable_cancel_reply_is_reconciled_not_resent(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """TikTok cancels the order but its reply cannot be read: the re-read finds the
+    cancel, nothing is sent again and the run is clean."""
+    from cancelsync.clients.tiktok import mapper
+    from cancelsync.errors import DataError
+
+    def unreadable(data: object) -> tuple[str, str]:
+        raise DataError("tiktok: data.cancel_id is missing")
+
+    monkeypatch.setattr(mapper, "cancel_result_from_json", unreadable)
+    harness.sb.add_store("us-main", refund_to_cancel=True)
+    placed = harness.sb.place_order([{"sku": "A", "qty": 1, "price": 5.0}])
+    harness.sb.magento.create_credit_memo(placed.magento_entity_id, None)
+
+    rc, _ = harness.run("run", "--once")
+
+    assert rc == 0
+    assert harness.cancel_posts() == 1
+    (entry,) = harness.ledger()
+    assert (entry.state, entry.attempts) == ("done", 1)
