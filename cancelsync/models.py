@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_FLOOR, Decimal
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -201,8 +201,53 @@ class MagentoOrder:
 
     @property
     def top_level_items(self) -> tuple[MagentoItem, ...]:
-        """Rows that carry qty and price (configurable parents and plain simples)."""
+        """Rows without a parent: plain simples, configurable and bundle parents."""
         return tuple(it for it in self.items if it.parent_item_id is None)
+
+    def priced_by_children(self, item: MagentoItem) -> bool:
+        """A dynamic-price bundle: its children carry the price and the refund qty.
+
+        REST order items lack ``product_options.product_calculations``, so this reads
+        where the price sits: a fixed-price bundle's children are priced 0, a dynamic
+        one's children carry their own prices (its parent shows their sum).
+        """
+        return item.product_type == "bundle" and any(
+            child.price != 0 or (child.row_total or 0) != 0
+            for child in self.children_of(item.item_id)
+        )
+
+    def qty_per_parent(self, child: MagentoItem) -> Decimal:
+        """How many units of ``child`` one unit of its parent holds (a bundle's qty)."""
+        parent = self.item(child.parent_item_id) if child.parent_item_id else None
+        if parent is None or parent.qty_ordered <= 0:
+            return Decimal("1")
+        return child.qty_ordered / parent.qty_ordered
+
+    def bundles_left(self, parent: MagentoItem) -> Decimal:
+        """Whole units of a dynamic-price bundle still refundable, by its children.
+
+        The parent row's ``qty_refunded`` cannot tell: Magento adds the parent's whole
+        invoiced qty to it on every refund of its children.
+        """
+        children = self.children_of(parent.item_id)
+        if not children:
+            return Decimal("0")
+        return min(
+            (c.refundable_qty / self.qty_per_parent(c)).to_integral_value(ROUND_FLOOR)
+            for c in children
+        )
+
+    @property
+    def refund_rows(self) -> tuple[MagentoItem, ...]:
+        """The rows a refund lists by qty: the top-level rows, except that a
+        dynamic-price bundle is refunded through its children (``canRefundItem``)."""
+        rows: list[MagentoItem] = []
+        for it in self.top_level_items:
+            if self.priced_by_children(it):
+                rows.extend(self.children_of(it.item_id))
+            else:
+                rows.append(it)
+        return tuple(rows)
 
 
 @dataclass(frozen=True)

@@ -136,8 +136,13 @@ def decide_refund(
         )
 
     shipping: Decimal | None
+    # (row refunded, qty): a dynamic-price bundle is listed through its children
+    # (Magento refunds its parent only through them); configurables and fixed-price
+    # bundles on the parent row (their children follow it).
+    items: list[tuple[MagentoItem, Decimal]]
     if whole:
-        items = [(it, it.refundable_qty) for it in top if it.refundable_qty > 0]
+        items = [(it, it.refundable_qty) for it in order.refund_rows]
+        items = [(it, qty) for it, qty in items if qty > 0]
         # Shipping is left out of the request: Magento then refunds all that is left,
         # tax included, in its base currency; a value we sent would be read in base
         # currency and, on stores showing shipping incl. tax, as a ratio of it (§5).
@@ -162,14 +167,22 @@ def decide_refund(
                 return Attention(
                     f"TikTok SKU {sku!r} is not on Magento order #{order.magento_increment_id}"
                 )
-            if row.refundable_qty <= 0:
+            by_children = order.priced_by_children(row)
+            left = order.bundles_left(row) if by_children else row.refundable_qty
+            if left <= 0:
                 continue  # already refunded (e.g. by the merchant): nothing to add
-            if qty > row.refundable_qty:
+            if qty > left:
                 return Attention(
                     f"TikTok cancelled {qty} x {sku} but Magento order "
-                    f"#{order.magento_increment_id} has only {row.refundable_qty} left to refund"
+                    f"#{order.magento_increment_id} has only {left} left to refund"
                 )
-            items.append((row, Decimal(qty)))
+            if by_children:
+                items.extend(
+                    (child, order.qty_per_parent(child) * qty)
+                    for child in order.children_of(row.item_id)
+                )
+            else:
+                items.append((row, Decimal(qty)))
         shipping = shipping_left = Decimal("0")
         if not items:
             return Done("the cancelled lines are already refunded in Magento")
@@ -186,9 +199,12 @@ def decide_refund(
     if settings.restock:
         for it, _qty in items:
             # MSI returns only the listed ids' own rows: list the child simples; the parent
-            # id is harmless (the validator only requires it to be on the memo).
+            # id is harmless (the validator only requires it to be on the memo, and a
+            # dynamic bundle's parent rides along with its listed children).
             stock_ids.extend(child.item_id for child in order.children_of(it.item_id))
             stock_ids.append(it.item_id)
+            if it.parent_item_id is not None and it.parent_item_id not in stock_ids:
+                stock_ids.append(it.parent_item_id)
     plan = RefundPlan(
         magento_entity_id=order.magento_entity_id,
         items=tuple((it.item_id, qty) for it, qty in items),
@@ -204,8 +220,7 @@ def decide_refund(
 
 def fully_refunded(order: MagentoOrder) -> bool:
     """Every invoiced unit refunded and no money left: judged by qty and money, not state."""
-    top = order.top_level_items
-    items_done = all(it.refundable_qty <= 0 for it in top)
+    items_done = all(it.refundable_qty <= 0 for it in order.refund_rows)
     money_left = order.total_paid - order.total_refunded
     return items_done and money_left < CENT
 

@@ -17,6 +17,8 @@ from cancelsync.sandbox.common import FaultPlan, SimulatorServer
 from cancelsync.sandbox.magento import MagentoCredentials, MagentoSimulator
 from cancelsync.sandbox.tiktok import DemoSetup, TikTokSimulator
 
+BUNDLE_KEYS = ("bundle_price_type", "bundle_items")
+
 
 @dataclass(frozen=True)
 class PlacedOrder:
@@ -123,8 +125,10 @@ class Sandbox:
     ) -> PlacedOrder:
         """A TikTok order, imported into Magento as an invoiced order.
 
-        ``lines``: ``{"sku", "qty", "price", "product_type"?}``. ``shipping_tax`` is
-        Magento's tax on the shipping (TikTok's fee is ``shipping_fee``).
+        ``lines``: ``{"sku", "qty", "price", "product_type"?}``, a bundle also with
+        ``bundle_price_type`` and ``bundle_items`` (see ``OrderLine``).
+        ``shipping_tax`` is Magento's tax on the shipping (TikTok's fee is
+        ``shipping_fee``).
         """
         spec = store or (self.stores[0] if self.stores else None)
         shop_id = spec.setup.shop_id if spec else self.demo.shop_id
@@ -149,6 +153,7 @@ class Sandbox:
                     "qty": float(line["qty"]),
                     "price": float(line["price"]),
                     "product_type": line.get("product_type", "simple"),
+                    **{k: line[k] for k in BUNDLE_KEYS if k in line},
                 }
                 for line in lines
             ],

@@ -1,7 +1,10 @@
 """Builders and hypothesis strategies for the rule tests: Magento and TikTok facts that agree.
 
 A Magento order holds simple rows and configurable pairs (the parent row carries the qty,
-the price and the child's SKU; the child simple row points at it). The TikTok order has one
+the price and the child's SKU; the child simple row points at it), and, for direction B,
+bundles: a fixed-price one carries its price on the parent (children priced 0), a
+dynamic-price one on its children (the parent shows their sum, and its ``qty_refunded``
+jumps to ``qty_invoiced`` on the first refund of its children, as Magento books it). The TikTok order has one
 line per unit, keyed by ``seller_sku`` = the Magento SKU. Totals follow the item rows, with an
 optional discount so refund plans can hit the "no more than was paid" guard.
 """
@@ -133,6 +136,58 @@ def configurable(
     return parent, child
 
 
+BUNDLE_SELECTIONS = (("A", 1, "10.00"), ("B", 2, "5.00"))
+
+
+def bundle(
+    item_id: int,
+    sku: str,
+    qty: int,
+    *,
+    dynamic: bool,
+    invoiced: int | None = None,
+    refunded: int = 0,
+    price: str = "20.00",
+    selections: tuple[tuple[str, int, str], ...] = BUNDLE_SELECTIONS,
+) -> tuple[MagentoItem, ...]:
+    """A bundle parent row and one child simple per selection (ids ``item_id + n``).
+
+    ``selections`` are ``(sku suffix, qty per bundle, unit price)``; the prices count
+    only when ``dynamic`` (the fixed bundle's price is ``price``). ``refunded`` counts
+    whole bundles.
+    """
+    inv = qty if invoiced is None else invoiced
+    total = sum((Decimal(p) * per for _, per, p in selections), ZERO)
+    parent = MagentoItem(
+        item_id,
+        sku,
+        "bundle",
+        Decimal(qty),
+        Decimal(inv),
+        Decimal(inv if dynamic and refunded else refunded),
+        price=total if dynamic else Decimal(price),
+    )
+    children = tuple(
+        MagentoItem(
+            item_id + n,
+            f"{sku}-{suffix}",
+            "simple",
+            Decimal(per * qty),
+            Decimal(per * inv),
+            Decimal(per * refunded),
+            parent_item_id=item_id,
+            price=Decimal(unit) if dynamic else ZERO,
+        )
+        for n, (suffix, per, unit) in enumerate(selections, start=1)
+    )
+    return (parent, *children)
+
+
+def _money_rows(items: tuple[MagentoItem, ...]) -> tuple[MagentoItem, ...]:
+    """The rows whose price x qty make the order's money (``refund_rows``)."""
+    return MagentoOrder(0, "", "new", "new", None, None, items).refund_rows
+
+
 def make_order(
     *groups: tuple[MagentoItem, ...],
     state: str = "processing",
@@ -148,7 +203,7 @@ def make_order(
     together when ``shipping_amount`` is left out).
     """
     items = tuple(it for group in groups for it in group)
-    top = [it for it in items if it.parent_item_id is None]
+    top = _money_rows(items)
     ship, ship_tax = Decimal(shipping), Decimal(shipping_tax)
     ship_refunded = Decimal(shipping_refunded)
     tax_refunded = ship_tax if ship and ship_refunded >= ship else ZERO
@@ -278,10 +333,12 @@ def magento_orders(
     all_refunded: bool = False,
     states: tuple[str, ...] = MAGENTO_STATES,
     discounted: bool | None = None,
+    bundles: bool = False,
 ) -> MagentoOrder:
     """Orders of 1-4 SKUs (simple or configurable), invoiced fully, partly or not at all.
 
     Each row has some of its invoiced units refunded (all of them with ``all_refunded``).
+    ``bundles`` adds fixed- and dynamic-price bundles to the mix.
     """
     mode = invoicing or draw(
         st.sampled_from(("full", "full", "full", "none", "partly"))
@@ -295,20 +352,29 @@ def magento_orders(
             inv = 0
         else:
             inv = draw(st.integers(0, qty))
-        build = configurable if draw(st.booleans()) else simple
-        groups.append(
-            build(
-                100 + 10 * i,
-                f"SKU-{i}",
-                qty,
-                invoiced=inv,
-                refunded=inv if all_refunded else draw(st.integers(0, inv)),
-                price=str(draw(_cents(1, 5000))),
-            )
+        kinds = (
+            ("simple", "configurable", "fixed", "dynamic")
+            if bundles
+            else ("simple", "configurable")
         )
+        kind = draw(st.sampled_from(kinds))
+        refunded = inv if all_refunded else draw(st.integers(0, inv))
+        price = str(draw(_cents(1, 5000)))
+        if kind in ("fixed", "dynamic"):
+            picks = ((f"X{n}", draw(st.integers(1, 3)), str(draw(_cents(1, 2000))))
+                     for n in range(draw(st.integers(1, 3))))  # fmt: skip
+            group = bundle(100 + 10 * i, f"SKU-{i}", qty, dynamic=kind == "dynamic",
+                           invoiced=inv, refunded=refunded, price=price,
+                           selections=tuple(picks))  # fmt: skip
+        else:
+            build = configurable if kind == "configurable" else simple
+            group = build(100 + 10 * i, f"SKU-{i}", qty, invoiced=inv,
+                          refunded=refunded, price=price)  # fmt: skip
+        groups.append(group)
     shipping = draw(_cents(0, 1500))
     shipping_tax = draw(_cents(0, 300)) if shipping and draw(st.booleans()) else ZERO
-    top_done = all(g[0].qty_refunded >= g[0].qty_invoiced for g in groups)
+    rows = _money_rows(tuple(it for g in groups for it in g))
+    top_done = all(r.qty_refunded >= r.qty_invoiced for r in rows)
     ship_refunded = draw(st.sampled_from((ZERO, shipping))) if top_done else ZERO
     # Now and then a discount (less was paid) or an adjustment (more was refunded).
     if discounted is None:
@@ -342,10 +408,11 @@ def refund_cases(
                 invoicing="full",
                 states=("processing", "complete"),
                 discounted=draw(st.booleans()),
+                bundles=True,
             )
         )
     else:
-        order = draw(magento_orders())
+        order = draw(magento_orders(bundles=True))
     before = make_tiktok_order(order)
     line_ids = [line.line_id for line in before.lines]
     whole_listing = _rarely(draw)  # no lines listed: the whole order

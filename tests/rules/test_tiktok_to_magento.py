@@ -31,6 +31,7 @@ from cancelsync.rules.tiktok_to_magento import (
 from .strategies import (
     CANCEL_STATUSES,
     ROLES,
+    bundle,
     configurable,
     make_cancellation,
     make_order,
@@ -463,11 +464,15 @@ def test_refund_plans_stay_within_what_magento_can_refund(case: Case) -> None:
     for item_id, qty in plan.items:
         row = order.item(item_id)
         assert row is not None
-        assert row.parent_item_id is None  # qty goes on the row that holds it
+        # qty goes on the row that holds it: a dynamic bundle's children, else the top
+        assert row in order.refund_rows
         assert 0 < qty <= row.refundable_qty
+        parent = order.item(row.parent_item_id) if row.parent_item_id else None
         if not plan.whole_order:  # one TikTok line per unit, grouped by SKU
-            units = [ln for ln in facts.cancellation.lines if ln.seller_sku == row.sku]
-            assert qty == len(units)
+            sku = parent.sku if parent else row.sku
+            units = [ln for ln in facts.cancellation.lines if ln.seller_sku == sku]
+            per = order.qty_per_parent(row) if parent else 1
+            assert qty == per * len(units)
         amount += row.price * qty
     assert amount == plan.expected_amount
     assert amount <= order.total_paid - order.total_refunded + CENT
@@ -476,7 +481,8 @@ def test_refund_plans_stay_within_what_magento_can_refund(case: Case) -> None:
 @FAST
 @given(refund_cases(refundable=True))
 def test_restock_lists_children_and_parents_only_when_on(case: Case) -> None:
-    """restock=false lists no ids; restock=true lists each refunded row and its children."""
+    """restock=false lists no ids; restock=true lists each refunded row, its children
+    and (a dynamic bundle's child) its parent."""
     facts, order, cfg = case
     decision = decide_refund(facts, order, cfg)
     if not (isinstance(decision, Apply) and isinstance(decision.plan, RefundPlan)):
@@ -489,6 +495,10 @@ def test_restock_lists_children_and_parents_only_when_on(case: Case) -> None:
     expected = refunded | {
         child.item_id for item_id in refunded for child in order.children_of(item_id)
     }
+    for item_id in refunded:
+        row = order.item(item_id)
+        if row is not None and row.parent_item_id is not None:
+            expected.add(row.parent_item_id)
     assert stock == expected
 
 
@@ -510,3 +520,67 @@ def test_expected_amount_uses_row_total_with_tax_and_discount() -> None:
     plan = _plan(decide_refund(_partial(order, *line_ids), order, DEFAULTS))
 
     assert plan.expected_amount == Decimal("18.00")  # (60 + 6 - 12) / 3
+
+
+# ----------------------------------------------------------------------------- bundles
+
+
+def _kit_order(*, dynamic: bool, qty: int = 2, refunded: int = 0) -> MagentoOrder:
+    """``qty`` x KIT (ids 100-102: 1 x KIT-A 10.00 + 2 x KIT-B 5.00), 5.00 shipping."""
+    return make_order(bundle(100, "KIT", qty, dynamic=dynamic, refunded=refunded))
+
+
+def test_fixed_bundle_is_refunded_on_its_parent_row() -> None:
+    """A fixed-price bundle is listed by its parent; its children are restocked too."""
+    order = _kit_order(dynamic=False)
+    assert not order.priced_by_children(order.top_level_items[0])
+    whole = _plan(decide_refund(_whole(order), order, DEFAULTS))
+    assert whole.items == ((100, Decimal("2")),)
+    assert whole.expected_amount == Decimal("45.00")
+    assert whole.return_to_stock_items == (101, 102, 100)
+    partial = _plan(decide_refund(_partial(order, "L100-1"), order, DEFAULTS))
+    assert partial.items == ((100, Decimal("1")),)
+    assert partial.expected_amount == Decimal("20.00")
+
+
+def test_dynamic_bundle_is_refunded_through_its_children() -> None:
+    """A dynamic-price bundle lists each child at its qty; the parent is restock-only."""
+    order = _kit_order(dynamic=True)
+    assert order.priced_by_children(order.top_level_items[0])
+    whole = _plan(decide_refund(_whole(order), order, DEFAULTS))
+    assert whole.items == ((101, Decimal("2")), (102, Decimal("4")))
+    assert whole.shipping_amount is None
+    assert whole.expected_amount == Decimal("45.00")
+    assert whole.return_to_stock_items == (101, 100, 102)
+
+
+def test_one_dynamic_bundle_cancelled_lists_each_child_per_bundle() -> None:
+    """One bundle cancelled: child qty per bundle x bundles cancelled, shipping 0."""
+    order = _kit_order(dynamic=True)
+    plan = _plan(decide_refund(_partial(order, "L100-0"), order, DEFAULTS))
+    assert plan.items == ((101, Decimal("1")), (102, Decimal("2")))
+    assert plan.shipping_amount == 0
+    assert plan.expected_amount == Decimal("20.00")
+
+
+def test_dynamic_bundle_left_is_counted_on_its_children() -> None:
+    """After bundles were refunded the parent reads fully refunded; children tell."""
+    order = _kit_order(dynamic=True, qty=3, refunded=2)
+    parent = order.top_level_items[0]
+    assert parent.qty_refunded == parent.qty_invoiced  # how Magento books it
+    assert order.bundles_left(parent) == 1
+    assert not fully_refunded(order)
+    whole = _plan(decide_refund(_whole(order), order, DEFAULTS))
+    assert whole.items == ((101, Decimal("1")), (102, Decimal("2")))
+    decision = decide_refund(_partial(order, "L100-0", "L100-1"), order, DEFAULTS)
+    assert isinstance(decision, Attention)
+    assert "has only 1 left to refund" in decision.reason
+
+
+def test_fully_refunded_dynamic_bundle_is_done() -> None:
+    """Every child refunded (and shipping): nothing left, whatever the parent row says."""
+    order = make_order(
+        bundle(100, "KIT", 2, dynamic=True, refunded=2), shipping_refunded="5.00"
+    )
+    assert fully_refunded(order)
+    assert isinstance(decide_refund(_whole(order), order, DEFAULTS), Done)

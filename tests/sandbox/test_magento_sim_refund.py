@@ -560,3 +560,148 @@ def test_zero_shipping_on_a_partial_refund_keeps_shipping_and_its_tax() -> None:
     last = sim.credit_memos(order_id)[-1]
     assert (last["shipping_amount"], last["shipping_tax_amount"]) == (12.5, 2.5)
     assert sim.order(order_id)["state"] == "closed"
+
+
+# ----------------------------------------------------------------- bundles (§5)
+
+
+def bundle_order(sim: MagentoSimulator, price_type: str, *, shipping: float) -> int:
+    """2 x bundle KIT: 1 x KIT-A (10.00) + 2 x KIT-B (5.00) per bundle, fixed 18.00."""
+    kit = {
+        "sku": "KIT",
+        "qty": 2,
+        "price": 18.0,
+        "product_type": "bundle",
+        "bundle_price_type": price_type,
+        "bundle_items": [
+            {"sku": "KIT-A", "qty": 1, "price": 10.0},
+            {"sku": "KIT-B", "qty": 2, "price": 5.0},
+        ],
+    }
+    return sim.import_tiktok_order("576301", [kit], shipping_amount=shipping)
+
+
+def bundle_rows(sim: MagentoSimulator, order_id: int) -> dict[str, dict[str, Any]]:
+    return {i["sku"]: i for i in sim.order(order_id)["items"]}
+
+
+def test_bundles_show_where_the_price_sits(sim: MagentoSimulator) -> None:
+    """Fixed: the parent carries the price; dynamic: each child does (parent = sum)."""
+    fixed = bundle_rows(sim, bundle_order(sim, "fixed", shipping=0))
+    assert (fixed["KIT"]["product_type"], fixed["KIT"]["price"]) == ("bundle", 18)
+    children = [
+        (fixed[s]["price"], fixed[s]["qty_ordered"]) for s in ("KIT-A", "KIT-B")
+    ]
+    assert children == [(0, 2), (0, 4)]
+    dynamic_id = bundle_order(sim, "dynamic", shipping=0)
+    dynamic = bundle_rows(sim, dynamic_id)
+    assert dynamic["KIT"]["price"] == 20
+    assert [dynamic[s]["price"] for s in ("KIT-A", "KIT-B")] == [10, 5]
+    parent_id = dynamic["KIT"]["item_id"]
+    assert [dynamic[s]["parent_item_id"] for s in ("KIT-A", "KIT-B")] == [parent_id] * 2
+    assert "product_options" not in dynamic["KIT"]
+    assert sim.order(dynamic_id)["subtotal"] == 40
+
+
+def test_fixed_bundle_parent_refund_carries_its_children(sim: MagentoSimulator) -> None:
+    """Listing a fixed-price bundle's parent refunds it; children follow x their qty."""
+    order_id = bundle_order(sim, "fixed", shipping=5)
+    rows = bundle_rows(sim, order_id)
+    body = {
+        "items": [{"order_item_id": rows["KIT"]["item_id"], "qty": 1}],
+        "arguments": {"shipping_amount": 0},
+    }
+    assert refund(sim, order_id, body)[0] == 200
+    memo = sim.credit_memos(order_id)[0]
+    assert [(i["sku"], i["qty"]) for i in memo["items"]] == [
+        ("KIT", 1),
+        ("KIT-A", 1),
+        ("KIT-B", 2),
+    ]
+    assert memo["grand_total"] == 18
+
+
+def test_fixed_bundle_child_only_list_is_a_shipping_only_memo(
+    sim: MagentoSimulator,
+) -> None:
+    """A fixed bundle's children listed alone refund no product (shipping only)."""
+    order_id = bundle_order(sim, "fixed", shipping=5)
+    child = bundle_rows(sim, order_id)["KIT-A"]["item_id"]
+    assert (
+        refund(sim, order_id, {"items": [{"order_item_id": child, "qty": 1}]})[0] == 200
+    )
+    memo = sim.credit_memos(order_id)[0]
+    assert (memo["items"], memo["grand_total"]) == ([], 5)
+
+
+def test_dynamic_bundle_is_refunded_through_its_children(sim: MagentoSimulator) -> None:
+    """Children listed with their qtys refund the money; the parent rides along."""
+    order_id = bundle_order(sim, "dynamic", shipping=5)
+    rows = bundle_rows(sim, order_id)
+    body = {
+        "items": [
+            {"order_item_id": rows["KIT-A"]["item_id"], "qty": 1},
+            {"order_item_id": rows["KIT-B"]["item_id"], "qty": 2},
+        ],
+        "arguments": {"shipping_amount": 0},
+    }
+    assert refund(sim, order_id, body)[0] == 200
+    memo = sim.credit_memos(order_id)[0]
+    assert [(i["sku"], i["qty"], i.get("row_total")) for i in memo["items"]] == [
+        ("KIT", 2, None),  # the whole qty_invoiced, not totalled
+        ("KIT-A", 1, 10),
+        ("KIT-B", 2, 10),
+    ]
+    assert memo["grand_total"] == 20
+    after = bundle_rows(sim, order_id)
+    assert (after["KIT-A"]["qty_refunded"], after["KIT-B"]["qty_refunded"]) == (1, 2)
+    assert after["KIT"]["qty_refunded"] == 2  # says nothing about bundles left
+    assert sim.order(order_id)["state"] == "processing"
+
+
+def test_dynamic_bundle_parent_only_list_is_a_shipping_only_memo(
+    sim: MagentoSimulator,
+) -> None:
+    """Listing only a dynamic bundle's parent refunds no product: shipping only."""
+    order_id = bundle_order(sim, "dynamic", shipping=5)
+    parent = bundle_rows(sim, order_id)["KIT"]
+    body = {"items": [{"order_item_id": parent["item_id"], "qty": 2}]}
+    assert refund(sim, order_id, body)[0] == 200
+    memo = sim.credit_memos(order_id)[0]
+    assert (memo["items"], memo["grand_total"]) == ([], 5)
+    assert all(i["qty_refunded"] == 0 for i in sim.order(order_id)["items"])
+
+
+def test_dynamic_bundle_parent_only_list_without_shipping_is_refused(
+    sim: MagentoSimulator,
+) -> None:
+    """With no shipping left, a parent-only list has no products (and a zero total)."""
+    order_id = bundle_order(sim, "dynamic", shipping=0)
+    parent = bundle_rows(sim, order_id)["KIT"]
+    body: dict[str, Any] = {"items": [{"order_item_id": parent["item_id"], "qty": 2}]}
+    status, error = refund(sim, order_id, body)
+    assert status == 400
+    assert lines(error) == ["The credit memo's total must be positive."]
+    body["arguments"] = {"adjustment_positive": 1}
+    assert lines(refund(sim, order_id, body)[1]) == [
+        "You can't create a creditmemo without products."
+    ]
+
+
+def test_dynamic_bundle_restock_returns_the_listed_children() -> None:
+    """MSI returns the listed child simples; the parent id is allowed (it is on the memo)."""
+    sim = new_sim(msi_enabled=True)
+    order_id = bundle_order(sim, "dynamic", shipping=0)
+    rows = bundle_rows(sim, order_id)
+    before = (sim.stock("KIT-A"), sim.stock("KIT-B"))
+    ids = [rows[s]["item_id"] for s in ("KIT-A", "KIT-B", "KIT")]
+    body = {
+        "items": [
+            {"order_item_id": rows["KIT-A"]["item_id"], "qty": 2},
+            {"order_item_id": rows["KIT-B"]["item_id"], "qty": 4},
+        ],
+        "arguments": {"extension_attributes": {"return_to_stock_items": ids}},
+    }
+    assert refund(sim, order_id, body)[0] == 200
+    assert (sim.stock("KIT-A"), sim.stock("KIT-B")) == (before[0] + 2, before[1] + 4)
+    assert sim.order(order_id)["state"] == "closed"

@@ -390,8 +390,10 @@ class MagentoClient:
         """Refund an order offline (``POST order/{id}/refund``); return the new memo id.
 
         Args:
-            items: ``(order_item_id, qty)`` pairs; list configurable/bundle *parent*
-                rows. Never empty: Magento refunds everything when ``items`` is empty.
+            items: ``(order_item_id, qty)`` pairs: configurable and fixed-price bundle
+                *parent* rows, a dynamic-price bundle's *children* (Magento refunds
+                such a parent only through them). Never empty: Magento refunds
+                everything when ``items`` is empty.
             shipping_amount: ``None`` leaves ``arguments.shipping_amount`` out, so
                 Magento refunds all remaining shipping, tax included, in the right
                 currency (use it for "everything that is left"). A value is sent as

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from cancelsync.sandbox.magento.auth import MagentoCredentials
 from cancelsync.sandbox.magento.errors import MagentoError
-from cancelsync.sandbox.magento.importer import OrderLine
+from cancelsync.sandbox.magento.importer import BundleItem, OrderLine
 from cancelsync.sandbox.magento.simulator import MagentoSimulator
 
-__all__ = ["MagentoCredentials", "MagentoError", "MagentoSimulator", "OrderLine"]
+__all__ = [
+    "BundleItem",
+    "MagentoCredentials",
+    "MagentoError",
+    "MagentoSimulator",
+    "OrderLine",
+]

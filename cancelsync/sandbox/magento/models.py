@@ -97,7 +97,15 @@ class Comment:
 
 @dataclass
 class OrderItem:
-    """A ``sales_order_item`` row; a configurable child has ``parent_item_id``."""
+    """A ``sales_order_item`` row; a configurable or bundle child has ``parent_item_id``.
+
+    ``children_calculated`` is ``Order\\Item::isChildrenCalculated()``: the row belongs
+    to a dynamic-price bundle (``product_options.product_calculations`` = 0, set on the
+    parent and read by its children). That option is not part of the REST item, so it
+    is not rendered; what the REST shows is where the price sits (see ``importer``).
+    ``qty_per_parent`` is a bundle selection's qty per bundle
+    (``bundle_selection_attributes.qty``); 1 for a configurable child.
+    """
 
     item_id: int
     order_id: int
@@ -118,11 +126,19 @@ class OrderItem:
     updated_at: str = ""
     base_to_order_rate: float = 1.0
     base_amount_refunded: float = 0.0
+    children_calculated: bool = False
+    qty_per_parent: float = 1.0
 
     @property
     def is_dummy(self) -> bool:
-        """A configurable's child row: its qty and money come from the parent."""
-        return self.parent_item_id is not None
+        """``Order\\Item::isDummy()``: a row whose qty and money live on another row.
+
+        A configurable or fixed-price bundle child (the parent holds them), or a
+        dynamic-price bundle parent (its children hold them).
+        """
+        if self.parent_item_id is not None:
+            return not self.children_calculated
+        return self.product_type == "bundle" and self.children_calculated
 
     @property
     def row_total(self) -> float:

@@ -96,6 +96,9 @@ class Order:
     def parent_of(self, item: OrderItem) -> OrderItem | None:
         return None if item.parent_item_id is None else self.item(item.parent_item_id)
 
+    def children_of(self, item: OrderItem) -> list[OrderItem]:
+        return [i for i in self.items if i.parent_item_id == item.item_id]
+
     def can_creditmemo(self) -> bool:
         """Order::canCreditmemo(): not on hold/review/canceled/closed and money left."""
         if self.state in ("holded", "payment_review", "canceled", "closed"):

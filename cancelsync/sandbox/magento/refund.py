@@ -2,9 +2,19 @@
 
 This mirrors ``Magento\\Sales\\Model\\RefundOrder`` step by step:
 
-1. ``CreditmemoFactory::createByOrder`` picks the memo rows: every item when
-   ``items`` is empty, otherwise the listed ones (others get qty 0); a configurable
-   child follows its parent, so a child-only list leaves the memo without products.
+1. ``CreditmemoFactory::createByOrder`` (2.4: ``canRefundItem`` and
+   ``getQtyToRefund``) picks the memo rows: every item when ``items`` is empty,
+   otherwise the listed ones (others get qty 0). A *dummy* row
+   (``Order\\Item::isDummy()``) takes its qty from another row:
+
+   - a configurable or fixed-price bundle child follows its listed parent (times the
+     bundle selection qty), so a child-only list leaves the memo without products;
+   - a dynamic-price bundle parent is on the memo only when one of its children is
+     listed with a qty > 0, and then with its whole ``qty_invoiced`` (it is not
+     totalled, but ``qty_refunded`` grows by it: the parent row's refunded qty says
+     nothing about how many bundles are left; older releases used 1). Listing only
+     the parent leaves its children at qty 0: "You can't create a creditmemo without
+     products." or, with shipping still refundable, a shipping-only memo.
 2. ``collectTotals()`` may throw before any validation: a row above the unrefunded qty
    (``We found an invalid quantity to refund item "%1".``) or too much shipping
    (``Maximum shipping amount allowed to refund is: %1``). The shipping and tax
@@ -124,16 +134,9 @@ def plan_refund(
     qtys = dict(request.items)  # a repeated order_item_id: the last one wins
     lines: list[MemoLine] = []
     for item in order.items:
-        parent = order.parent_of(item)
-        if parent is not None:
-            if qtys and qtys.get(parent.item_id, 0) <= 0:
-                continue
-            qty = qtys.get(parent.item_id, parent.qty_to_refund)
-        elif item.item_id in qtys:
-            qty = qtys[item.item_id]
-        else:
-            qty = 0.0 if qtys else item.qty_to_refund
-        lines.append(MemoLine(item, qty, _processed_qty(qty), None))
+        if _can_refund_item(order, item, qtys):
+            qty = _qty_to_refund(order, item, qtys)
+            lines.append(MemoLine(item, qty, _processed_qty(qty), None))
 
     subtotal = base_subtotal = 0.0
     is_last_memo = True
@@ -182,6 +185,34 @@ def plan_refund(
     )
 
 
+def _can_refund_item(order: Order, item: OrderItem, qtys: dict[int, float]) -> bool:
+    """``CreditmemoFactory::canRefundItem()`` (``qty_to_refund`` is never negative)."""
+    if not item.is_dummy:
+        return True
+    children = order.children_of(item)
+    if children:
+        return not qtys or any(qtys.get(c.item_id, 0) > 0 for c in children)
+    if order.parent_of(item) is not None:
+        return not qtys or qtys.get(item.parent_item_id or 0, 0) > 0
+    return False
+
+
+def _qty_to_refund(order: Order, item: OrderItem, qtys: dict[int, float]) -> float:
+    """``CreditmemoFactory::getQtyToRefund()`` of 2.4 (see the module docstring)."""
+    if not item.is_dummy:
+        if item.item_id in qtys:
+            return qtys[item.item_id]
+        return 0.0 if qtys else item.qty_to_refund
+    parent = order.parent_of(item)
+    if item.parent_item_id in qtys:
+        parent_qty = qtys[item.parent_item_id]
+    elif item.product_type == "bundle":
+        parent_qty = item.qty_invoiced
+    else:
+        parent_qty = parent.qty_to_refund if parent is not None else 1.0
+    return item.qty_per_parent * parent_qty
+
+
 def validate_refund(
     plan: RefundPlan, find_item: Callable[[int], OrderItem | None]
 ) -> None:
@@ -197,8 +228,8 @@ def validate_refund(
     total_qty = 0.0
     for line in plan.lines:
         item = line.item
-        parent = order.parent_of(item)
-        can_refund = line.qty > 0 if parent is not None else item.qty_to_refund >= 0
+        # QuantityValidator: a dummy row is refundable through its requested qty.
+        can_refund = line.qty > 0 if item.is_dummy else item.qty_to_refund >= 0
         if not can_refund or not (line.qty <= item.qty_to_refund or item.is_dummy):
             messages.append(render(CM_SKU_QTY, [item.sku]))
         else:

@@ -308,7 +308,9 @@ class MagentoSimulator:
         """Create an order as a TikTok importer would; returns its ``entity_id``.
 
         ``lines`` are ``OrderLine``s or mappings with the same keys (``sku``, ``qty``,
-        ``price``, optional ``product_type`` simple|virtual|configurable, ``name``).
+        ``price``, optional ``product_type`` simple|virtual|configurable|bundle,
+        ``name``; a bundle also ``bundle_price_type`` fixed|dynamic and
+        ``bundle_items``).
         Amounts are in the order currency; ``shipping_tax_amount`` is the tax on the
         shipping (in the grand total). With ``invoiced`` (default) the order is
         invoiced and paid (``processing``).

@@ -167,9 +167,9 @@ class MagentoState:
                 continue
             qty = item.qty_to_ship
             item.qty_shipped += qty
-            for child in order.items:
-                if child.parent_item_id == item.item_id:
-                    child.qty_shipped += qty
+            for child in order.children_of(item):
+                if child.is_dummy:
+                    child.qty_shipped += qty * child.qty_per_parent
         if order.state == "new":
             order.state = "processing"  # the IN_PROGRESS argument of ShipOrder
         order.state = order.resolve_state()
