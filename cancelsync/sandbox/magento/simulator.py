@@ -11,8 +11,10 @@ Flags (plain attributes, change them at any time):
     ``integration_bearer_enabled``: ``oauth/consumer/enable_integration_as_bearer``.
     ``msi_enabled``: MSI modules installed (return-to-stock semantics, ``GET modules``).
     ``display_sales_shipping_incl_tax``: ``tax/sales_display/shipping`` is "Including
-    Tax" (``Tax\\Model\\Config::displaySalesShippingInclTax``); a refund's
-    ``arguments.shipping_amount`` then includes tax (see ``totals``).
+    Tax" (``Tax\\Model\\Config::displaySalesShippingInclTax`` compares the setting
+    with 2, so "Including and Excluding Tax" counts as off); a refund's
+    ``arguments.shipping_amount`` then includes tax (see ``totals``). Magento reads it
+    per store view; the simulator has one value for all.
 
 Currencies: ``currency`` is the order currency of imported orders; ``base_currency``
 (default: the same) with ``base_to_order_rate`` (order amount = base amount x rate)
