@@ -17,12 +17,11 @@ from typing import Any
 from cancelsync.clients.http import RetryPolicy
 from cancelsync.clock import Clock
 from cancelsync.config import StoreConfig, WorkerConfig
+from cancelsync.directions import Direction
 from cancelsync.errors import ApiError, CancelSyncError
 from cancelsync.store import LedgerEntry, Store
 from cancelsync.sync.engine import CycleReport, Engine, Event, StopRequested
-from cancelsync.sync.magento_to_tiktok import DIRECTION as A_DIRECTION
 from cancelsync.sync.magento_to_tiktok import MagentoToTikTok
-from cancelsync.sync.tiktok_to_magento import DIRECTION as B_DIRECTION
 from cancelsync.sync.tiktok_to_magento import TikTokToMagento
 
 
@@ -75,11 +74,11 @@ def run_store_cycle(
                 engine.check_stop()
                 payload = entry.payload_dict()
                 with engine.event_scope(_retry_event(entry)):
-                    if entry.direction == B_DIRECTION:
+                    if entry.direction == Direction.TIKTOK_TO_MAGENTO:
                         if cfg.tiktok_cancel_to_magento_refund.enabled:
                             b.retry(payload)
                     elif (
-                        entry.direction == A_DIRECTION
+                        entry.direction == Direction.MAGENTO_TO_TIKTOK
                         and cfg.magento_refund_to_tiktok_cancel.enabled
                     ):
                         a.retry(payload)

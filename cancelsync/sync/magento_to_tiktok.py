@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from cancelsync import reasons
 from cancelsync.clients.tiktok import envelope
+from cancelsync.directions import Direction
 from cancelsync.errors import ConfigApiError, DataError
 from cancelsync.models import (
     MagentoCreditMemo,
@@ -54,8 +55,7 @@ REASON_REFUSED_CODES = frozenset(
     }
 )
 
-STREAM = "magento.creditmemos"
-DIRECTION = "magento_to_tiktok"
+DIRECTION = Direction.MAGENTO_TO_TIKTOK
 
 
 class MagentoPort(Protocol):
@@ -108,12 +108,12 @@ class MagentoToTikTok:
     # ------------------------------------------------------------------ discovery
 
     def note_disabled(self) -> None:
-        self.engine.note_direction(STREAM, enabled=False)
+        self.engine.note_direction(DIRECTION.stream, enabled=False)
 
     def run(self) -> None:
         now = self.engine.report.started_at
         store_ids = tuple(self.engine.cfg.magento_store_ids)
-        position, fresh = self.engine.cursor(STREAM)
+        position, fresh = self.engine.cursor(DIRECTION.stream)
         if fresh or position is None:
             since = now - timedelta(hours=self.engine.worker.first_run_lookback_hours)
             memos = self.magento.credit_memos_created_since(since, store_ids=store_ids)
@@ -128,7 +128,7 @@ class MagentoToTikTok:
                 latest = self.magento.latest_credit_memo_id(store_ids=store_ids)
             if latest is not None:
                 self._advance(latest)
-            self.engine.note_direction(STREAM, enabled=True)
+            self.engine.note_direction(DIRECTION.stream, enabled=True)
             return
         # Late commits first: memos created within the overlap, whatever their id.
         since = now - timedelta(seconds=self.engine.worker.overlap_seconds)
@@ -142,7 +142,7 @@ class MagentoToTikTok:
                 self._advance(max(m.magento_creditmemo_id for m in page))
 
     def _advance(self, position: int) -> None:
-        self.engine.advance_cursor(STREAM, position)
+        self.engine.advance_cursor(DIRECTION.stream, position)
 
     # ------------------------------------------------------------------ one page
 
@@ -172,7 +172,7 @@ class MagentoToTikTok:
         if engine.entry(key) is not None and not retrying:
             return  # reported before, or the retry pass owns it
         event = Event(
-            key, DIRECTION, "tiktok_cancel",
+            key, DIRECTION, DIRECTION.default_action,
             {"magento_creditmemo_id": int(bad.item_id)},
             {"magento_creditmemo_id": int(bad.item_id)},
         )  # fmt: skip
@@ -193,7 +193,7 @@ class MagentoToTikTok:
         """The event of a memo whose order is not read yet (what a failure is kept as)."""
         ids = {"magento_creditmemo_id": magento_creditmemo_id}
         return Event(cancel_key(self.shop_id, magento_creditmemo_id), DIRECTION,
-                     "tiktok_cancel", ids, dict(ids))  # fmt: skip
+                     DIRECTION.default_action, ids, dict(ids))  # fmt: skip
 
     def _nothing_to_do(self, event: Event, reason: str) -> None:
         """Not ours after all: nothing is recorded, unless a row (an earlier failure)
@@ -223,7 +223,7 @@ class MagentoToTikTok:
         event = Event(
             key=cancel_key(self.shop_id, memo.magento_creditmemo_id),
             direction=DIRECTION,
-            default_action="tiktok_cancel",
+            default_action=DIRECTION.default_action,
             ids={
                 "tiktok_order_id": tiktok_id,
                 "magento_entity_id": order.magento_entity_id,

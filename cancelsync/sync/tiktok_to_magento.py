@@ -20,6 +20,7 @@ from datetime import timedelta
 from typing import Any, Protocol, TypeVar
 
 from cancelsync.clock import to_epoch
+from cancelsync.directions import Direction
 from cancelsync.errors import (
     ApiError,
     AuthError,
@@ -41,8 +42,7 @@ from cancelsync.rules.decisions import (
 from cancelsync.store import Link
 from cancelsync.sync.engine import Engine, Event
 
-STREAM = "tiktok.cancellations"
-DIRECTION = "tiktok_to_magento"
+DIRECTION = Direction.TIKTOK_TO_MAGENTO
 _T = TypeVar("_T")
 
 
@@ -88,7 +88,7 @@ class TikTokToMagento:
         end = to_epoch(now) + 1
         worker = self.engine.worker
         lookback = to_epoch(now - timedelta(hours=worker.first_run_lookback_hours))
-        position, fresh = self.engine.cursor(STREAM)
+        position, fresh = self.engine.cursor(DIRECTION.stream)
         if position is None:
             return lookback, end, True
         if fresh:
@@ -97,7 +97,7 @@ class TikTokToMagento:
 
     def note_disabled(self) -> None:
         """Remember the direction was off, so turning it on starts at the lookback."""
-        self.engine.note_direction(STREAM, enabled=False)
+        self.engine.note_direction(DIRECTION.stream, enabled=False)
 
     def run(self) -> None:
         ge, lt, fresh = self.window()
@@ -116,7 +116,7 @@ class TikTokToMagento:
         # The whole window was read: the next cycle starts at its end (minus the overlap).
         self._advance_to(lt)
         if fresh:
-            self.engine.note_direction(STREAM, enabled=True)
+            self.engine.note_direction(DIRECTION.stream, enabled=True)
 
     def cross_check_orders(self, ge: int, lt: int) -> None:
         """Orders TikTok shows CANCELLED whose cancellation record was never seen.
@@ -166,7 +166,7 @@ class TikTokToMagento:
             self._advance_to(max(to_epoch(t) for t in times))
 
     def _advance_to(self, position: int) -> None:
-        self.engine.advance_cursor(STREAM, position)
+        self.engine.advance_cursor(DIRECTION.stream, position)
 
     # ------------------------------------------------------------------ one page
 
@@ -274,7 +274,7 @@ class TikTokToMagento:
 
     def _bare_event(self, cancel_id: str, order_id: str | None) -> Event:
         ids = {"tiktok_cancel_id": cancel_id, "tiktok_order_id": order_id}
-        return Event(refund_key(self.shop_id, cancel_id), DIRECTION, "magento_refund",
+        return Event(refund_key(self.shop_id, cancel_id), DIRECTION, DIRECTION.default_action,
                      ids, {"tiktok_cancel_id": cancel_id})  # fmt: skip
 
     def _unreadable(self, bad: Unreadable) -> None:
@@ -307,7 +307,7 @@ class TikTokToMagento:
         return Event(
             key=refund_key(self.shop_id, c.cancel_id),
             direction=DIRECTION,
-            default_action="magento_refund",
+            default_action=DIRECTION.default_action,
             ids=ids,
             payload={"tiktok_cancel_id": c.cancel_id, "tiktok_order_id": c.tiktok_order_id,
                      "role": c.role, "cancel_status": c.cancel_status},
@@ -316,7 +316,7 @@ class TikTokToMagento:
     def caused_by_us(self, c: TikTokCancellation) -> bool:
         """Our own seller cancel or a buyer request we approved: never echoed back."""
         for entry in self.store.ledger.for_tiktok_order(c.tiktok_order_id):
-            if entry.direction != "magento_to_tiktok":
+            if entry.direction != Direction.MAGENTO_TO_TIKTOK:
                 continue
             if c.cancel_id in (entry.remote_id, entry.tiktok_cancel_id):
                 return True
