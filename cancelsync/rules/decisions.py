@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from enum import StrEnum
 
 
 @dataclass(frozen=True)
@@ -86,27 +87,57 @@ class Apply:
     outcome = "apply"
 
 
+class Code(StrEnum):
+    """Why a decision was taken, as data (the ``reason`` text is for people).
+
+    Stored in the ledger (``reason_code``) so ``status`` can count e.g. cancellations of
+    orders that were never imported, without parsing messages.
+    """
+
+    ECHO = "echo"  # caused by cancelsync itself (the other direction's write)
+    NOT_COUNTED = "not_counted"  # not a cancellation this store mirrors
+    NOT_IMPORTED = "not_imported"  # no Magento order carries the TikTok order id
+    NOT_TIKTOK = "not_tiktok"  # the Magento order did not come from TikTok
+    AMBIGUOUS_LINK = "ambiguous_link"  # several Magento orders carry the TikTok id
+    LINK_CONFLICT = (
+        "link_conflict"  # the Magento order is linked to another TikTok order
+    )
+    ORDER_GONE = "order_gone"  # the linked order no longer exists
+    ALREADY_DONE = "already_done"  # the effect is already there
+    BLOCKED = "blocked"  # the order's state forbids the write (hold, review, ...)
+    SHIPPED = "shipped"  # TikTok will only take a return/refund now
+    PARTIAL = "partial"  # a partial refund left alone (partial_refunds = "report")
+    MISMATCH = "mismatch"  # the two platforms disagree on lines, quantities or money
+    REASON = "reason"  # no usable cancel reason key
+    UNREADABLE = "unreadable"  # a payload cancelsync cannot read
+    OTHER = "other"
+
+
 @dataclass(frozen=True)
 class Done:
     reason: str
+    code: Code = Code.ALREADY_DONE
     outcome = "done"
 
 
 @dataclass(frozen=True)
 class Skip:
     reason: str
+    code: Code = Code.OTHER
     outcome = "skipped"
 
 
 @dataclass(frozen=True)
 class Attention:
     reason: str
+    code: Code = Code.OTHER
     outcome = "needs_attention"
 
 
 @dataclass(frozen=True)
 class Defer:
     reason: str
+    code: Code = Code.OTHER
     outcome = "defer"
 
 

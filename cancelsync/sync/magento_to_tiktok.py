@@ -17,12 +17,9 @@ so a family is never switched silently).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import timedelta
 from typing import Any, Protocol
 
-from cancelsync import reasons
-from cancelsync.clients.tiktok import envelope
 from cancelsync.directions import Direction
 from cancelsync.errors import ConfigApiError, DataError
 from cancelsync.models import (
@@ -42,18 +39,8 @@ from cancelsync.rules.decisions import (
     TikTokCancelPlan,
     has_marker,
 )
-from cancelsync.store import Link
+from cancelsync.store import Link, LinkConflictError
 from cancelsync.sync.engine import Engine, Event, EventScope
-
-# TikTok refused the reason key itself: unknown, not for sellers, retired, wrong status.
-REASON_REFUSED_CODES = frozenset(
-    {
-        envelope.REASON_UNKNOWN,
-        envelope.REASON_NOT_FOR_SELLER,
-        envelope.REASON_RETIRED,
-        envelope.REASON_STATUS_MISMATCH,
-    }
-)
 
 DIRECTION = Direction.MAGENTO_TO_TIKTOK
 
@@ -220,95 +207,87 @@ class MagentoToTikTok:
         if link is not None and link.scope != engine.scope:
             self._nothing_to_do(scope.event, "another store's order")
             return
-        event = Event(
+        event = self._event(memo, order, tiktok_id)
+        scope.event = event
+        created_by_us = (
+            self.store.ledger.find_by_creditmemo(memo.magento_creditmemo_id) is not None
+        )
+        # An echo needs no TikTok read: the rule decides on what is known already.
+        tiktok_order = None
+        if not (created_by_us or has_marker(memo.comments)):
+            found = self.tiktok.get_orders([tiktok_id])
+            tiktok_order = found[0] if found else None
+            if link is None and tiktok_order is None and self.other_stores_claim:
+                # Not this shop's order; another store will take it.
+                self._nothing_to_do(event, "not this shop's TikTok order")
+                return
+            if link is None and tiktok_order is not None:
+                conflict = self._save_link(tiktok_id, order)
+                if conflict is not None:
+                    engine.record(event, rules.linked_elsewhere(conflict))
+                    return
+        # The order was read this cycle, after its memos were listed, so its refunded
+        # quantities are cumulative: they decide full vs partial.
+        pending = None
+        if (
+            tiktok_order is not None
+            and rules.is_full_refund(order)
+            and self.settings.approve_buyer_requests
+        ):
+            pending = self._pending_request(tiktok_id)
+        facts = rules.CreditMemoFacts(memo, order, created_by_us, tiktok_order, pending)
+        decision = rules.decide_cancel(facts, self.settings, self.market)
+        engine.apply(event, decision, self.execute, self.reconcile, self.other_reason)
+
+    def _event(
+        self, memo: MagentoCreditMemo, order: MagentoOrder, tiktok_order_id: str
+    ) -> Event:
+        return Event(
             key=cancel_key(self.shop_id, memo.magento_creditmemo_id),
             direction=DIRECTION,
             default_action=DIRECTION.default_action,
             ids={
-                "tiktok_order_id": tiktok_id,
+                "tiktok_order_id": tiktok_order_id,
                 "magento_entity_id": order.magento_entity_id,
                 "magento_increment_id": order.magento_increment_id,
                 "magento_creditmemo_id": memo.magento_creditmemo_id,
             },
             payload={"magento_creditmemo_id": memo.magento_creditmemo_id},
         )
-        scope.event = event
-        ours = (
-            self.store.ledger.find_by_creditmemo(memo.magento_creditmemo_id) is not None
-        )
-        if ours or has_marker(memo.comments):
-            engine.record(event, Skip("credit memo created by cancelsync (echo)"))
-            return
-        found = self.tiktok.get_orders([tiktok_id])
-        tiktok_order = found[0] if found else None
-        if link is None:
-            if tiktok_order is None and self.other_stores_claim:
-                # Not this shop's order; another store will take it.
-                self._nothing_to_do(event, "not this shop's TikTok order")
-                return
-            if tiktok_order is not None and not engine.dry_run:
-                try:
-                    with self.store.unit_of_work():
-                        self.store.links.save(
-                            Link(tiktok_id, engine.scope, order.magento_entity_id,
-                                 order.magento_increment_id, order.store_id),
-                            engine.clock.now(),
-                        )  # fmt: skip
-                except ValueError as exc:
-                    engine.record(event, Attention(str(exc)))
-                    return
-        # The order was read this cycle, after its memos were listed, so its refunded
-        # quantities are cumulative: they decide full vs partial.
-        fresh_order = order
-        pending = None
-        if (
-            tiktok_order is not None
-            and rules.is_full_refund(fresh_order)
-            and self.settings.approve_buyer_requests
-        ):
-            pending = self._pending_request(tiktok_id)
-        facts = rules.CreditMemoFacts(memo, fresh_order, False, tiktok_order, pending)
-        decision = rules.decide_cancel(facts, self.settings, self.market)
-        engine.apply(event, decision, self.execute, self.reconcile, self.other_reason)
+
+    def _save_link(self, tiktok_order_id: str, order: MagentoOrder) -> str | None:
+        """Remember the pair; the conflict in words when either side is taken."""
+        if self.engine.dry_run:
+            return None
+        try:
+            with self.store.unit_of_work():
+                self.store.links.save(
+                    Link(tiktok_order_id, self.engine.scope, order.magento_entity_id,
+                         order.magento_increment_id, order.store_id),
+                    self.engine.clock.now(),
+                )  # fmt: skip
+        except LinkConflictError as exc:
+            return str(exc)
+        return None
 
     def other_reason(self, plan: Plan, exc: ConfigApiError) -> Apply | Attention | None:
         """TikTok refused the reason key: ask this order's eligibility (once per event and
-        run, the engine sees to that) for a key of the same family."""
+        run, the engine sees to that); the rules pick the key or tell a person."""
         if (
             not isinstance(plan, TikTokCancelPlan)
-            or exc.code not in REASON_REFUSED_CODES
+            or str(exc.code) not in rules.REASON_REFUSED_CODES
         ):
             return None
-        refused = plan.cancel_reason
-        family = reasons.family_of_key(refused) or reasons.family_of(
-            self.settings.cancel_reason
-        )
-        live = self.tiktok.eligible_cancel_reasons(plan.tiktok_order_id)
         refusal = (
-            f"TikTok refused cancel reason {refused} (code {exc.code}: {exc.message})"
+            f"TikTok refused cancel reason {plan.cancel_reason} "
+            f"(code {exc.code}: {exc.message})"
         )
-        fix = (
-            "set stores.magento_refund_to_tiktok_cancel.cancel_reason accordingly, then "
-            "`cancelsync retry` (a family is never switched silently: out_of_stock sets "
-            "the SKU's TikTok stock to 0)"
-        )
-        if live is None:
-            table = ", ".join(_table_keys(self.market)) or "none"
-            return Attention(
-                f"{refusal}; its eligibility API is not available to list the keys it "
-                f"takes now (the reference table for {self.market}: {table}); {fix}"
-            )
-        same = [k for k in live if k != refused and reasons.family_of_key(k) == family]
-        if same:
-            return Apply(
-                replace(plan, cancel_reason=same[0]),
-                note=f"{refusal}; the order's eligibility lists {same[0]} of the same "
-                f"family ({family})",
-            )
-        offered = ", ".join(live) or "none"
-        return Attention(
-            f"{refusal}; the order's eligibility lists no {family or 'matching'} key, "
-            f"only: {offered}; {fix}"
+        return rules.reason_after_refusal(
+            plan,
+            refusal,
+            self.tiktok.eligible_cancel_reasons(plan.tiktok_order_id),
+            self.settings.cancel_reason,
+            self.market,
         )
 
     def _pending_request(self, tiktok_order_id: str) -> TikTokCancellation | None:
@@ -381,11 +360,3 @@ class MagentoToTikTok:
             self._unreadable(Unreadable(str(memo_id), str(exc)), retrying=True)
             return
         self.process(memo)
-
-
-def _table_keys(market: str) -> list[str]:
-    """Every key of the reference table for a market (both status groups)."""
-    keys: list[str] = []
-    for status in ("UNPAID", "AWAITING_SHIPMENT"):
-        keys.extend(reasons.reasons_for(market, status))
-    return keys

@@ -36,10 +36,9 @@ from cancelsync.rules.decisions import (
     MagentoCancelPlan,
     Plan,
     RefundPlan,
-    Skip,
     has_marker,
 )
-from cancelsync.store import Link
+from cancelsync.store import Link, LinkConflictError
 from cancelsync.sync.engine import Engine, Event
 
 DIRECTION = Direction.TIKTOK_TO_MAGENTO
@@ -218,7 +217,7 @@ class TikTokToMagento:
     def _handle(
         self,
         c: TikTokCancellation,
-        links: dict[str, Link | str] | None,
+        links: dict[str, Link | rules.LinkFacts] | None,
         details: dict[str, TikTokOrder] | None,
     ) -> None:
         """One cancellation in its own event scope, reading its order alone when the
@@ -231,9 +230,9 @@ class TikTokToMagento:
                 details = {o.tiktok_order_id: o for o in self._orders([oid])}
             self.process(c, links.get(oid), details.get(oid))
 
-    def resolve_links(self, order_ids: list[str]) -> dict[str, Link | str]:
-        """Each TikTok order id → its Link, or a reason string (not imported / ambiguous)."""
-        result: dict[str, Link | str] = {}
+    def resolve_links(self, order_ids: list[str]) -> dict[str, Link | rules.LinkFacts]:
+        """Each TikTok order id → its Link, or the facts of why there is none."""
+        result: dict[str, Link | rules.LinkFacts] = {}
         missing = []
         for oid in order_ids:
             link = self.store.links.find_link(oid)
@@ -249,28 +248,27 @@ class TikTokToMagento:
             orders = found.get(oid, [])
             if store_ids:
                 orders = [o for o in orders if o.store_id in store_ids]
-            if not orders:
-                result[oid] = (
-                    "no Magento order carries this TikTok order id (never imported)"
-                )
-            elif len(orders) > 1:
-                numbers = ", ".join(f"#{o.magento_increment_id}" for o in orders)
-                result[oid] = (
-                    f"several Magento orders carry this TikTok order id: {numbers}"
-                )
-            else:
-                o = orders[0]
-                link = Link(oid, self.engine.scope, o.magento_entity_id,
-                            o.magento_increment_id, o.store_id)  # fmt: skip
-                if not self.engine.dry_run:
-                    try:
-                        with self.store.unit_of_work():
-                            self.store.links.save(link, self.engine.clock.now())
-                    except ValueError as exc:
-                        result[oid] = str(exc)
-                        continue
-                result[oid] = link
+            result[oid] = self._link_for(oid, orders)
         return result
+
+    def _link_for(
+        self, tiktok_order_id: str, orders: list[MagentoOrder]
+    ) -> Link | rules.LinkFacts:
+        if not orders:
+            return rules.LinkFacts(rules.LinkStatus.NOT_IMPORTED)
+        if len(orders) > 1:
+            numbers = ", ".join(f"#{o.magento_increment_id}" for o in orders)
+            return rules.LinkFacts(rules.LinkStatus.AMBIGUOUS, numbers)
+        o = orders[0]
+        link = Link(tiktok_order_id, self.engine.scope, o.magento_entity_id,
+                    o.magento_increment_id, o.store_id)  # fmt: skip
+        if not self.engine.dry_run:
+            try:
+                with self.store.unit_of_work():
+                    self.store.links.save(link, self.engine.clock.now())
+            except LinkConflictError as exc:
+                return rules.LinkFacts(rules.LinkStatus.CONFLICT, str(exc))
+        return link
 
     def _bare_event(self, cancel_id: str, order_id: str | None) -> Event:
         ids = {"tiktok_cancel_id": cancel_id, "tiktok_order_id": order_id}
@@ -331,35 +329,33 @@ class TikTokToMagento:
     def process(
         self,
         c: TikTokCancellation,
-        link: Link | str | None,
+        link: Link | rules.LinkFacts | None,
         tiktok_order: TikTokOrder | None,
     ) -> None:
+        """Gather the facts of one cancellation; the rules decide, the engine applies."""
         engine = self.engine
         self._decided_orders.add(c.tiktok_order_id)
         resolved = link if isinstance(link, Link) else None
         event = self.event_for(c, resolved)
         facts = rules.CancellationFacts(c, self.caused_by_us(c), tiktok_order)
-        early = rules.counts(c, self.settings)
-        if facts.caused_by_us:
-            engine.record(
-                event, Skip("caused by cancelsync itself (echo of the other direction)")
-            )
-            return
-        if early is not None:
-            engine.record(event, early)
-            return
-        if resolved is None:
-            reason = link if isinstance(link, str) else "no linked Magento order"
-            if reason.startswith("several"):
-                engine.record(event, Attention(reason))
-            else:
-                engine.record(event, Skip(reason))
+        if isinstance(link, rules.LinkFacts):
+            link_facts = link
+        elif resolved is not None:
+            link_facts = rules.LinkFacts.linked()
+        else:
+            link_facts = rules.LinkFacts(rules.LinkStatus.NOT_IMPORTED)
+        early = rules.before_magento(facts, link_facts, self.settings)
+        if early is not None or resolved is None:
+            # Only a LINKED order gets this far without a decision.
+            engine.record(event, early or rules.unlinked(link_facts))
             return
         try:
             order = self.magento.get_order(resolved.magento_entity_id)
         except NotFoundError:
-            engine.record(event, Attention(
-                f"linked Magento order {resolved.magento_entity_id} no longer exists"))  # fmt: skip
+            gone = rules.LinkFacts(
+                rules.LinkStatus.GONE, str(resolved.magento_entity_id)
+            )
+            engine.record(event, rules.unlinked(gone))
             return
         decision = rules.decide_refund(facts, order, self.settings)
         plan = decision.plan if isinstance(decision, Apply) else None

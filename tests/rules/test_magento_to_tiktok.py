@@ -9,11 +9,18 @@ from hypothesis import given, settings
 
 from cancelsync import reasons
 from cancelsync.config import RefundToCancelConfig
-from cancelsync.models import MagentoOrder, TikTokCancellation, TikTokOrder
+from cancelsync.models import (
+    MagentoCreditMemo,
+    MagentoCreditMemoItem,
+    MagentoOrder,
+    TikTokCancellation,
+    TikTokOrder,
+)
 from cancelsync.rules.decisions import (
     Apply,
     ApproveRequestPlan,
     Attention,
+    Code,
     Decision,
     Done,
     Skip,
@@ -25,12 +32,17 @@ from cancelsync.rules.magento_to_tiktok import (
     CreditMemoFacts,
     decide_cancel,
     is_full_refund,
+    linked_elsewhere,
     looks_like_tiktok_order_id,
+    reason_after_refusal,
+    refunded_skus,
 )
 
 from .strategies import (
+    T0,
     TIKTOK_ORDER_ID,
     MemoCase,
+    bundle,
     configurable,
     make_cancellation,
     make_memo,
@@ -467,3 +479,107 @@ def test_only_tiktok_shaped_ids_are_taken_for_tiktok_orders(
 ) -> None:
     """ext_order_id values other channels wrote are not mistaken for TikTok orders."""
     assert looks_like_tiktok_order_id(value) is expected
+
+
+# ----------------------------------------------------------------------------- bundles
+
+
+def _dynamic_bundle_memo(order: MagentoOrder, bundles: int) -> MagentoCreditMemo:
+    """A memo refunding ``bundles`` dynamic bundles through their children, with the
+    parent row showing its whole invoiced qty, as Magento writes it."""
+    parent = order.top_level_items[0]
+    rows = [MagentoCreditMemoItem(parent.item_id, parent.sku, parent.qty_invoiced)]
+    rows += [
+        MagentoCreditMemoItem(c.item_id, c.sku, order.qty_per_parent(c) * bundles)
+        for c in order.children_of(parent.item_id)
+    ]
+    return MagentoCreditMemo(9001, order.magento_entity_id, T0, items=tuple(rows))
+
+
+def test_partial_refund_of_a_dynamic_bundle_is_not_full() -> None:
+    """One of two dynamic bundles refunded is partial, although Magento sets the parent
+    row's qty_refunded to its whole invoiced qty."""
+    order = make_order(bundle(200, "KIT", 2, dynamic=True, refunded=1))
+    assert order.top_level_items[0].qty_refunded == 2  # what misled the old check
+    assert not is_full_refund(order)
+    memo = _dynamic_bundle_memo(order, 1)
+    assert refunded_skus(memo, order) == Counter({"KIT": 1})
+    facts = CreditMemoFacts(memo, order, False, make_tiktok_order(order))
+    decision = decide_cancel(facts, DEFAULTS, "US")
+    assert isinstance(decision, Attention)
+    assert decision.code == Code.PARTIAL
+    assert "1 x KIT" in decision.reason
+
+
+def test_full_refund_of_a_dynamic_bundle_cancels_the_order() -> None:
+    """Every dynamic bundle refunded through its children is a full refund."""
+    order = make_order(bundle(200, "KIT", 2, dynamic=True, refunded=2))
+    assert is_full_refund(order)
+    memo = _dynamic_bundle_memo(order, 2)
+    assert refunded_skus(memo, order) == Counter({"KIT": 2})
+    facts = CreditMemoFacts(memo, order, False, make_tiktok_order(order))
+    decision = decide_cancel(facts, DEFAULTS, "US")
+    assert isinstance(decision, Apply)
+    assert isinstance(decision.plan, TikTokCancelPlan)
+    assert decision.plan.whole_order
+
+
+# ----------------------------------------------------------------------------- facts
+
+
+def test_echo_is_decided_by_the_rule_from_the_fact() -> None:
+    """A memo the ledger says we created is an echo, even without a marker comment."""
+    order = _full_order()
+    facts = _facts(order, {100: 1}, None, created_by_us=True)
+    decision = decide_cancel(facts, DEFAULTS, "US")
+    assert isinstance(decision, Skip)
+    assert decision.code == Code.ECHO
+
+
+def test_a_link_conflict_needs_attention() -> None:
+    """A Magento order paired with another TikTok order goes to a person."""
+    decision = linked_elsewhere("Magento order 7 is already linked to TikTok order 1")
+    assert decision.code == Code.LINK_CONFLICT
+    assert "already linked" in decision.reason
+
+
+# ----------------------------------------------------------------------------- reasons
+
+
+RETIRED = TikTokCancelPlan(
+    TIKTOK_ORDER_ID, "seller_cancel_paid_reason_address_not_deliver"
+)
+
+
+def test_refused_reason_is_replaced_by_the_same_family_only() -> None:
+    """A refused key is replaced by the eligibility's key of the same family."""
+    live = [
+        "seller_cancel_reason_out_of_stock",
+        "seller_cancel_paid_reason_address_not_deliver_v2",
+    ]
+    decision = reason_after_refusal(
+        RETIRED, "refused", live, "address_not_deliver", "US"
+    )
+    assert isinstance(decision, Apply)
+    assert isinstance(decision.plan, TikTokCancelPlan)
+    assert decision.plan.cancel_reason.endswith("address_not_deliver_v2")
+
+
+def test_refused_reason_without_same_family_lists_the_keys() -> None:
+    """No key of the configured family: a person chooses; out_of_stock is never picked."""
+    live = ["seller_cancel_reason_out_of_stock"]
+    decision = reason_after_refusal(
+        RETIRED, "refused", live, "address_not_deliver", "US"
+    )
+    assert isinstance(decision, Attention)
+    assert decision.code == Code.REASON
+    assert "seller_cancel_reason_out_of_stock" in decision.reason
+
+
+def test_refused_reason_without_eligibility_lists_the_reference_table() -> None:
+    """When eligibility cannot be asked, the reference table's keys are shown."""
+    decision = reason_after_refusal(
+        RETIRED, "refused", None, "address_not_deliver", "US"
+    )
+    assert isinstance(decision, Attention)
+    assert "seller_cancel_reason_wrong_price" in decision.reason

@@ -13,6 +13,7 @@ from cancelsync.models import MagentoOrder, TikTokLine
 from cancelsync.rules.decisions import (
     Apply,
     Attention,
+    Code,
     Decision,
     Done,
     MagentoCancelPlan,
@@ -22,7 +23,10 @@ from cancelsync.rules.decisions import (
 )
 from cancelsync.rules.tiktok_to_magento import (
     CancellationFacts,
+    LinkFacts,
+    LinkStatus,
     amount_mismatch,
+    before_magento,
     decide_refund,
     fully_refunded,
     whole_order_cancelled,
@@ -584,3 +588,44 @@ def test_fully_refunded_dynamic_bundle_is_done() -> None:
     )
     assert fully_refunded(order)
     assert isinstance(decide_refund(_whole(order), order, DEFAULTS), Done)
+
+
+# ----------------------------------------------------------------------------- links
+
+
+@pytest.mark.parametrize(
+    ("status", "kind", "code"),
+    [
+        (LinkStatus.NOT_IMPORTED, Skip, Code.NOT_IMPORTED),
+        (LinkStatus.AMBIGUOUS, Attention, Code.AMBIGUOUS_LINK),
+        (LinkStatus.CONFLICT, Attention, Code.LINK_CONFLICT),
+        (LinkStatus.GONE, Attention, Code.ORDER_GONE),
+    ],
+)
+def test_link_status_decides_before_magento_is_read(
+    status: LinkStatus, kind: type, code: Code
+) -> None:
+    """Without a single linked order the rules decide from the link facts alone:
+    never imported is skipped (and counted), anything that could refund the wrong
+    order needs a person."""
+    order = make_order(simple(100, "SKU-A", 1))
+    decision = before_magento(_whole(order), LinkFacts(status, "detail"), DEFAULTS)
+    assert isinstance(decision, kind)
+    assert decision.code == code
+
+
+def test_linked_order_goes_on_to_the_magento_rules() -> None:
+    """A linked order is not decided before its Magento order is read."""
+    order = make_order(simple(100, "SKU-A", 1))
+    assert before_magento(_whole(order), LinkFacts.linked(), DEFAULTS) is None
+
+
+def test_echo_wins_over_a_missing_link() -> None:
+    """Our own cancel is an echo whatever the Magento side looks like."""
+    order = make_order(simple(100, "SKU-A", 1))
+    facts = CancellationFacts(_whole(order).cancellation, True, None)
+    decision = before_magento(
+        facts, LinkFacts(LinkStatus.NOT_IMPORTED), CancelToRefundConfig()
+    )
+    assert isinstance(decision, Skip)
+    assert decision.code == Code.ECHO

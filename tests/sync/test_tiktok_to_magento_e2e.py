@@ -391,3 +391,31 @@ def test_cancelled_order_without_a_cancellation_record_is_still_refunded(
     assert harness.refund_posts() == 1
     actions = harness.status()["stores"][0]["actions"]
     assert actions["done"] == 2  # the stand-in refund, then the record found it done
+
+
+def test_magento_order_linked_to_another_tiktok_order_needs_attention(
+    harness: Harness,
+) -> None:
+    """A Magento order already tied to another TikTok order is a person's call, never a
+    silent skip: refunding it could refund the wrong money."""
+    harness.sb.add_store("us-main")
+    first = harness.sb.place_order([{"sku": "A", "qty": 2, "price": 5.0}])
+    line = harness.sb.tiktok.order(first.tiktok_order_id)["line_items"][0]["id"]
+    harness.sb.tiktok.buyer_cancel(first.tiktok_order_id, line_ids=[line])
+    assert harness.run("run", "--once")[0] == 0  # links first ↔ its Magento order
+    second_id = harness.sb.tiktok.create_order(
+        harness.sb.demo.shop_id,
+        [{"sku_id": "1", "seller_sku": "A", "price": "5.00", "quantity": 1}],
+    )
+    # The importer (or a person) re-pointed the Magento order at another TikTok order.
+    order = harness.sb.magento.state.get_order(first.magento_entity_id)
+    order.extra_columns["ext_order_id"] = second_id
+    harness.sb.tiktok.buyer_cancel(second_id)
+
+    rc, _ = harness.run("run", "--once")
+
+    assert rc == 1
+    assert harness.refund_posts() == 1  # only the first, partial, refund
+    attention = harness.status()["stores"][0]["needs_attention"]
+    assert [a["tiktok_order_id"] for a in attention] == [second_id]
+    assert "already linked" in attention[0]["reason"]
