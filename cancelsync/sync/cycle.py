@@ -12,7 +12,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from cancelsync.clients.http import RetryPolicy
 from cancelsync.clock import Clock
@@ -22,6 +21,7 @@ from cancelsync.errors import ApiError, CancelSyncError
 from cancelsync.store import LedgerEntry, Store
 from cancelsync.sync.engine import CycleReport, Engine, Event, StopRequested
 from cancelsync.sync.magento_to_tiktok import MagentoToTikTok
+from cancelsync.sync.ports import MagentoPort, TikTokPort
 from cancelsync.sync.tiktok_to_magento import TikTokToMagento
 
 
@@ -40,8 +40,8 @@ def run_store_cycle(
     cfg: StoreConfig,
     worker: WorkerConfig,
     shop: ShopContext,
-    magento: Any,
-    tiktok: Any,
+    magento: MagentoPort,
+    tiktok: TikTokPort,
     clock: Clock,
     run_id: str,
     dry_run: bool = False,

@@ -16,9 +16,8 @@ so a family is never switched silently).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from cancelsync.directions import Direction
 from cancelsync.errors import ConfigApiError, DataError
@@ -26,7 +25,6 @@ from cancelsync.models import (
     MagentoCreditMemo,
     MagentoOrder,
     TikTokCancellation,
-    TikTokOrder,
     Unreadable,
 )
 from cancelsync.rules import magento_to_tiktok as rules
@@ -41,28 +39,9 @@ from cancelsync.rules.decisions import (
 )
 from cancelsync.store import Link, LinkConflictError
 from cancelsync.sync.engine import Engine, Event, EventScope
+from cancelsync.sync.ports import MagentoPort, TikTokPort
 
 DIRECTION = Direction.MAGENTO_TO_TIKTOK
-
-
-class MagentoPort(Protocol):
-    def iter_credit_memos(self, after_entity_id: int, **kw: Any) -> Any: ...
-    def credit_memos_created_since(
-        self, since: Any, **kw: Any
-    ) -> list[MagentoCreditMemo]: ...
-    def get_credit_memo(self, magento_creditmemo_id: int) -> MagentoCreditMemo: ...
-    def latest_credit_memo_id(self, *, store_ids: Any = ()) -> int | None: ...
-    def get_order(self, magento_entity_id: int) -> MagentoOrder: ...
-
-
-class TikTokPort(Protocol):
-    def get_orders(self, ids: list[str]) -> list[TikTokOrder]: ...
-    def search_cancellations(self, **kw: Any) -> Iterator[list[TikTokCancellation]]: ...
-    def cancel_order(
-        self, tiktok_order_id: str, cancel_reason: str, **kw: Any
-    ) -> Any: ...
-    def approve_cancellation(self, cancel_id: str, **kw: Any) -> Any: ...
-    def eligible_cancel_reasons(self, tiktok_order_id: str) -> list[str] | None: ...
 
 
 def cancel_key(shop_id: str, magento_creditmemo_id: int) -> str:

@@ -3,9 +3,10 @@
 Discovery: search cancellations updated in ``[cursor - overlap, run start)`` ascending by update
 time (a brand-new store or a newly enabled direction starts ``first_run_lookback_hours``
 back). Each page: find the linked Magento orders (links first, then one batched lookup by the
-configured field), read the TikTok orders' detail (is the whole order cancelled now?), decide
-with the pure rules, apply, then move the cursor in the same transaction as the page's
-remaining ledger rows. Keys: ``refund:<shop id>:<cancel id>``.
+configured field), read the TikTok orders' detail (is the whole order cancelled now?), gather
+the facts, let the pure rules decide, let the engine apply (each event commits its own ledger
+row, before any write), and only then move the cursor past the page. Why that order is safe
+is said once, in ``cancelsync.store``. Keys: ``refund:<shop id>:<cancel id>``.
 
 Each cancellation is handled in its own ``event_scope``: an error while handling it is its
 failure (kept in the ledger for the retry pass), never the page's. When a page's batched
@@ -15,9 +16,9 @@ so the failure lands on the event that causes it and the cursor still moves on.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 from cancelsync.clock import to_epoch
 from cancelsync.directions import Direction
@@ -40,24 +41,10 @@ from cancelsync.rules.decisions import (
 )
 from cancelsync.store import Link, LinkConflictError
 from cancelsync.sync.engine import Engine, Event
+from cancelsync.sync.ports import MagentoPort, TikTokPort
 
 DIRECTION = Direction.TIKTOK_TO_MAGENTO
 _T = TypeVar("_T")
-
-
-class MagentoPort(Protocol):
-    def get_order(self, magento_entity_id: int) -> MagentoOrder: ...
-    def orders_by_tiktok_ids(self, ids: list[str]) -> dict[str, list[MagentoOrder]]: ...
-    def refund_order(self, magento_entity_id: int, **kw: Any) -> int: ...
-    def cancel_order(self, magento_entity_id: int) -> bool: ...
-    def add_order_comment(self, magento_entity_id: int, comment: str) -> None: ...
-    def credit_memos_for_order(self, magento_entity_id: int) -> list[Any]: ...
-
-
-class TikTokPort(Protocol):
-    def search_cancellations(self, **kw: Any) -> Iterator[list[TikTokCancellation]]: ...
-    def search_orders(self, **kw: Any) -> Iterator[list[TikTokOrder]]: ...
-    def get_orders(self, ids: list[str]) -> list[TikTokOrder]: ...
 
 
 def refund_key(shop_id: str, cancel_id: str) -> str:
@@ -419,8 +406,12 @@ class TikTokToMagento:
         if not cancel_id:
             return
         match = None
-        query = {"order_ids": [order_id]} if order_id else {"cancel_ids": [cancel_id]}
-        for page in self.tiktok.search_cancellations(**query):
+        pages = (
+            self.tiktok.search_cancellations(order_ids=[order_id])
+            if order_id
+            else self.tiktok.search_cancellations(cancel_ids=[cancel_id])
+        )
+        for page in pages:
             for bad in getattr(page, "unreadable", ()):
                 if bad.item_id == cancel_id:
                     self.engine.record(
