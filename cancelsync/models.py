@@ -59,6 +59,18 @@ class TokenGrant:
 
 
 @dataclass(frozen=True)
+class TokenPair:
+    """The TikTok token pair a store holds (the token manager rotates it, the store keeps it)."""
+
+    access_token: str
+    refresh_token: str
+    access_token_expire_at: int | None = None  # Unix seconds (TikTok's *_expire_in)
+    refresh_token_expire_at: int | None = None
+    auth_status: str = "ok"  # ok | reauthorize
+    auth_error: str | None = None
+
+
+@dataclass(frozen=True)
 class TikTokLine:
     """One order line; TikTok has one line per unit and no quantity field."""
 

@@ -25,9 +25,9 @@ from cancelsync.clock import Clock, SystemClock
 from cancelsync.config import Config, StoreConfig
 from cancelsync.errors import ConfigError
 from cancelsync.log import REDACTOR
-from cancelsync.models import TikTokShop
+from cancelsync.models import TikTokShop, TokenPair
 from cancelsync.scopes import store_scope, token_scope
-from cancelsync.store import ShopBinding, Store, TokenPair, seed_fingerprint
+from cancelsync.store import ShopBinding, Store, seed_fingerprint
 from cancelsync.sync.cycle import ShopContext, run_store_cycle
 from cancelsync.sync.engine import CycleReport
 

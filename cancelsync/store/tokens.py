@@ -9,22 +9,12 @@ the config, that seed wins over the stored pair.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlite_utils import Database
 
+from cancelsync.models import TokenPair as TokenPair  # re-exported (store.TokenPair)
 from cancelsync.store.db import iso
-
-
-@dataclass(frozen=True)
-class TokenPair:
-    access_token: str
-    refresh_token: str
-    access_token_expire_at: int | None = None  # Unix seconds (TikTok's *_expire_in)
-    refresh_token_expire_at: int | None = None
-    auth_status: str = "ok"  # ok | reauthorize
-    auth_error: str | None = None
 
 
 def seed_fingerprint(access_token: str | None, refresh_token: str | None) -> str | None:

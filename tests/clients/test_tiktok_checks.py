@@ -19,8 +19,7 @@ from cancelsync.clients.tiktok.tokens import TikTokAuthClient, TokenManager
 from cancelsync.clock import FakeClock
 from cancelsync.config import RefundToCancelConfig, StoreConfig
 from cancelsync.errors import ConfigError
-from cancelsync.models import TikTokShop
-from cancelsync.store.tokens import TokenPair
+from cancelsync.models import TikTokShop, TokenPair
 
 API = "https://open-api.test"
 SHOPS_URL = f"{API}/authorization/202309/shops"

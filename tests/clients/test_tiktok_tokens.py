@@ -16,7 +16,7 @@ from cancelsync.clients.http import RetryPolicy
 from cancelsync.clients.tiktok.tokens import TikTokAuthClient, TokenManager
 from cancelsync.clock import FakeClock, to_epoch
 from cancelsync.errors import AuthError, RetryableApiError
-from cancelsync.store.tokens import TokenPair
+from cancelsync.models import TokenPair
 
 AUTH = "https://auth.test"
 APP_KEY = "test_app_key"

@@ -24,8 +24,7 @@ from cancelsync.clients.http import RetryPolicy, Transport
 from cancelsync.clients.tiktok import envelope, mapper
 from cancelsync.clock import Clock, to_epoch
 from cancelsync.errors import ApiError, AuthError, FatalApiError
-from cancelsync.models import TokenGrant
-from cancelsync.store.tokens import TokenPair
+from cancelsync.models import TokenGrant, TokenPair
 
 log = structlog.get_logger("cancelsync.tiktok")
 
