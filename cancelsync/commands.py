@@ -74,7 +74,8 @@ def _print_report(report: Any, out: TextIO) -> None:
 
 
 def connect(config: Config, out: TextIO, *, store_name: str, auth_code: str) -> int:
-    from cancelsync.service import Worker, pick_shop
+    from cancelsync.service import Worker
+    from cancelsync.shops import pick_shop
 
     cfg = config.store(store_name)
     with InstanceLock(config.worker.database):

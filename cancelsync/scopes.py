@@ -7,13 +7,18 @@ from cancelsync.config import StoreConfig
 from cancelsync.store import Store, seed_fingerprint
 
 
+def shop_scope(tiktok_shop_id: str) -> str:
+    """The scope of a known TikTok shop: ``shop:<id>``."""
+    return f"shop:{tiktok_shop_id}"
+
+
 def store_scope(store: Store, cfg: StoreConfig) -> str:
     """Stored state lives under the TikTok shop id once known, else the store name."""
     shop_id = cfg.shop_id
     if shop_id is None:
         binding = store.shops.get(cfg.name)
         shop_id = binding.tiktok_shop_id if binding else None
-    return f"shop:{shop_id}" if shop_id else f"store:{cfg.name}"
+    return shop_scope(shop_id) if shop_id else f"store:{cfg.name}"
 
 
 def token_scope(store: Store, cfg: StoreConfig) -> str:

@@ -26,34 +26,13 @@ from cancelsync.config import Config, StoreConfig
 from cancelsync.errors import ConfigError
 from cancelsync.log import REDACTOR
 from cancelsync.models import TikTokShop, TokenPair
-from cancelsync.scopes import store_scope, token_scope
+from cancelsync.scopes import shop_scope, store_scope, token_scope
+from cancelsync.shops import pick_shop
 from cancelsync.store import ShopBinding, Store, seed_fingerprint
 from cancelsync.sync.cycle import ShopContext, run_store_cycle
 from cancelsync.sync.engine import CycleReport
 
 log = structlog.get_logger("cancelsync.service")
-
-
-def pick_shop(shops: list[TikTokShop], cfg: StoreConfig) -> TikTokShop:
-    """The configured ``shop_id``, or the only authorized shop."""
-    if cfg.shop_id:
-        for shop in shops:
-            if shop.tiktok_shop_id == cfg.shop_id:
-                return shop
-        ids = ", ".join(s.tiktok_shop_id for s in shops) or "none"
-        raise ConfigError(
-            [f"stores[{cfg.name}].shop_id: shop {cfg.shop_id} is not authorized for this app "
-             f"(authorized: {ids}); re-run `cancelsync connect --store {cfg.name}`"]
-        )  # fmt: skip
-    if len(shops) == 1:
-        return shops[0]
-    listing = (
-        ", ".join(f"{s.tiktok_shop_id} ({s.name}, {s.region})" for s in shops) or "none"
-    )
-    raise ConfigError(
-        [f"stores[{cfg.name}].shop_id: the app is authorized for {len(shops)} shops "
-         f"({listing}); set shop_id to pick one"]
-    )  # fmt: skip
 
 
 @dataclass
@@ -151,7 +130,7 @@ class Worker:
         )  # fmt: skip
         with self.store.unit_of_work():
             self.store.shops.bind(binding, self.clock.now())
-            self.store.tokens.rename(old_scope, f"shop:{shop.tiktok_shop_id}")
+            self.store.tokens.rename(old_scope, shop_scope(shop.tiktok_shop_id))
         return binding
 
     def resolve_shop(self, cfg: StoreConfig, clients: StoreClients) -> ShopContext:
@@ -175,7 +154,7 @@ class Worker:
         if not market:
             raise ConfigError([f"stores[{cfg.name}].market: unknown; set market"])
         return ShopContext(
-            tiktok_shop_id=shop_id, market=market, scope=f"shop:{shop_id}"
+            tiktok_shop_id=shop_id, market=market, scope=shop_scope(shop_id)
         )
 
     # ------------------------------------------------------------------ runs

@@ -1,4 +1,4 @@
-"""``check`` probes for a TikTok store and shop resolution."""
+"""``check`` probes for a TikTok store (the shop picker itself: tests/test_shops.py)."""
 
 from __future__ import annotations
 
@@ -13,12 +13,11 @@ import responses
 
 from cancelsync.clients.checks import CheckResult
 from cancelsync.clients.http import RetryPolicy
-from cancelsync.clients.tiktok.checks import check_tiktok, resolve_shop
+from cancelsync.clients.tiktok.checks import check_tiktok
 from cancelsync.clients.tiktok.client import TikTokClient
 from cancelsync.clients.tiktok.tokens import TikTokAuthClient, TokenManager
 from cancelsync.clock import FakeClock
 from cancelsync.config import RefundToCancelConfig, StoreConfig
-from cancelsync.errors import ConfigError
 from cancelsync.models import TikTokShop, TokenPair
 
 API = "https://open-api.test"
@@ -221,25 +220,3 @@ def test_bad_token_fails_credentials_with_reauthorize_fix(
     (result,) = check_tiktok(tiktok, _store(), clock=clock)
     assert not result.ok
     assert "cancelsync connect" in (result.fix or "")
-
-
-def test_resolve_shop_by_id_or_only_shop() -> None:
-    """shop_id picks its shop; without it the only shop is used."""
-    assert resolve_shop([US, GB], GB.tiktok_shop_id) is GB
-    assert resolve_shop([US], None) is US
-
-
-@pytest.mark.parametrize(
-    ("shops", "shop_id", "message"),
-    [
-        ([], None, "not authorized for any shop"),
-        ([US], "999", "not among the shops"),
-        ([US, GB], None, "set shop_id to one of"),
-    ],
-)
-def test_resolve_shop_explains_what_to_fix(
-    shops: list[TikTokShop], shop_id: str | None, message: str
-) -> None:
-    """No shop, an unknown shop_id or several shops raise ConfigError with the fix."""
-    with pytest.raises(ConfigError, match=message):
-        resolve_shop(shops, shop_id)

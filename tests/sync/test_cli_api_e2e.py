@@ -101,6 +101,40 @@ def test_connect_exchanges_a_code_and_binds_the_shop(harness: Harness) -> None:
     assert len(harness.memos(placed.magento_entity_id)) == 1
 
 
+def test_check_and_run_explain_an_unauthorized_shop_id_alike(harness: Harness) -> None:
+    """A shop_id the app is not authorized for: `check` and `run` say the same thing."""
+    import io
+    import json
+
+    from cancelsync.cli import main
+
+    harness.sb.add_store("us-main")
+    harness.sb.write_config(harness.config_path)
+    text = harness.config_path.read_text().replace(
+        f'shop_id = "{harness.sb.demo.shop_id}"', 'shop_id = "999"'
+    )
+    harness.config_path.write_text(text)
+    config = ["--config", str(harness.config_path)]
+
+    check_out, status_out = io.StringIO(), io.StringIO()
+    rc_check = main([*config, "check"], stdout=check_out)
+    rc_run = main([*config, "run", "--once"], stdout=io.StringIO())
+    main([*config, "status", "--json"], stdout=status_out)
+
+    assert (rc_check, rc_run) == (1, 1)
+    (checked,) = [
+        line.split("[FAIL] tiktok shop: ", 1)[1]
+        for line in check_out.getvalue().splitlines()
+        if "[FAIL] tiktok shop: " in line
+    ]
+    assert checked.startswith(
+        "stores[us-main].shop_id: shop 999 is not among the shops this app is "
+        f"authorized for ({harness.sb.demo.shop_id} ("
+    )
+    ran = json.loads(status_out.getvalue())["stores"][0]["last_cycle"]["error"]
+    assert checked in ran
+
+
 def test_reasons_lists_the_market_keys_and_the_translation(uk_harness: Harness) -> None:
     """`reasons` shows the UK keys and what the configured reason becomes."""
     uk_harness.sb.add_store("uk-main", market="UK")

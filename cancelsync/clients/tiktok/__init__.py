@@ -7,7 +7,7 @@ against the reference vectors.
 
 from __future__ import annotations
 
-from cancelsync.clients.tiktok.checks import check_tiktok, resolve_shop
+from cancelsync.clients.tiktok.checks import check_tiktok
 from cancelsync.clients.tiktok.client import ShopsProbe, TikTokClient
 from cancelsync.clients.tiktok.envelope import raise_for_response
 from cancelsync.clients.tiktok.signing import (
@@ -29,7 +29,6 @@ __all__ = [
     "check_tiktok",
     "pair_from_grant",
     "raise_for_response",
-    "resolve_shop",
     "sign_request",
     "verify_webhook",
     "webhook_signature",

@@ -7,7 +7,6 @@ is information that needs no change.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 
 from cancelsync import reasons
@@ -18,6 +17,7 @@ from cancelsync.clock import Clock
 from cancelsync.config import StoreConfig
 from cancelsync.errors import ApiError, ConfigError, DataError
 from cancelsync.models import TikTokShop
+from cancelsync.shops import describe_shop, pick_shop
 
 # TikTok's timestamp window (reference §1): at most 5 min old, at most 30 s ahead.
 MAX_AHEAD_SECONDS = 30
@@ -29,46 +29,6 @@ CREDENTIALS = "tiktok credentials"
 SHOP = "tiktok shop"
 REASON = "tiktok cancel reason"
 CLOCK = "tiktok clock"
-
-
-def _describe(shop: TikTokShop) -> str:
-    return f"{shop.tiktok_shop_id} ({shop.name}, {shop.region})"
-
-
-def resolve_shop(shops: Sequence[TikTokShop], shop_id: str | None) -> TikTokShop:
-    """The shop ``shop_id`` names, or the only authorized shop when it is unset.
-
-    Raises:
-        ConfigError: no shop is authorized, ``shop_id`` is not among them, or it is
-            unset while the app is authorized for several shops.
-    """
-    if not shops:
-        raise ConfigError(
-            [
-                "tiktok: the app is not authorized for any shop; have the seller "
-                f"authorize it, then run `{envelope.CONNECT_COMMAND}`"
-            ]
-        )
-    listing = ", ".join(_describe(s) for s in shops)
-    if shop_id:
-        for shop in shops:
-            if shop.tiktok_shop_id == shop_id:
-                return shop
-        raise ConfigError(
-            [
-                f"shop_id: shop {shop_id} is not among the shops this app is "
-                f"authorized for ({listing}); fix shop_id or have the seller "
-                "authorize that shop"
-            ]
-        )
-    if len(shops) > 1:
-        raise ConfigError(
-            [
-                f"shop_id: the app is authorized for {len(shops)} shops; set shop_id "
-                f"to one of: {listing}"
-            ]
-        )
-    return shops[0]
 
 
 def check_tiktok(
@@ -89,7 +49,7 @@ def check_tiktok(
     ]
     shop: TikTokShop | None = None
     try:
-        shop = resolve_shop(probe.shops, store_cfg.shop_id)
+        shop = pick_shop(probe.shops, store_cfg)
     except ConfigError as exc:
         results.append(CheckResult(SHOP, False, "; ".join(exc.errors), fix=_SHOP_FIX))
     else:
@@ -125,11 +85,11 @@ def _shop_result(shop: TikTokShop, store_cfg: StoreConfig) -> CheckResult:
         return CheckResult(
             SHOP,
             False,
-            f"the configured shop_cipher does not belong to shop {_describe(shop)}",
+            f"the configured shop_cipher does not belong to shop {describe_shop(shop)}",
             fix="remove shop_cipher from the store (cancelsync looks it up) or run "
             f"`cancelsync connect --store {store_cfg.name} --auth-code CODE`",
         )
-    return CheckResult(SHOP, True, f"shop {_describe(shop)}; shop cipher resolved")
+    return CheckResult(SHOP, True, f"shop {describe_shop(shop)}; shop cipher resolved")
 
 
 def _reason_result(store_cfg: StoreConfig, shop: TikTokShop | None) -> CheckResult:
