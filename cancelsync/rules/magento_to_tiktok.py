@@ -56,6 +56,9 @@ class CreditMemoFacts:
     pending_request: TikTokCancellation | None = (
         None  # buyer request awaiting the seller
     )
+    # Every credit memo of the order, read now (gathered for line cancels only): what
+    # the merchant refunded in all, to compare with what TikTok already shows cancelled.
+    order_memos: tuple[MagentoCreditMemo, ...] | None = None
 
 
 def looks_like_tiktok_order_id(value: str | None) -> bool:
@@ -165,6 +168,35 @@ def refunded_skus(memo: MagentoCreditMemo, order: MagentoOrder) -> Counter[str]:
     return wanted
 
 
+def _still_to_cancel(facts: CreditMemoFacts, wanted: Counter[str]) -> Counter[str]:
+    """This memo's units less those TikTok already shows seller-cancelled beyond what
+    the merchant's other refunds account for.
+
+    The effect, not the ledger, decides: after a lost database (or with a second
+    worker) a memo re-read must not cancel further lines. The merchant's refunds are the
+    order's memos without our marker (ours mirror TikTok's own cancellations).
+    """
+    order, tiktok = facts.magento_order, facts.tiktok_order
+    assert tiktok is not None  # noqa: S101 - the caller checked
+    assert facts.order_memos is not None  # noqa: S101 - the caller checked
+    refunded: Counter[str] = Counter()
+    for other in facts.order_memos:
+        if not has_marker(other.comments):
+            refunded += refunded_skus(other, order)
+    cancelled = Counter(
+        line.seller_sku or line.sku_id
+        for line in tiktok.lines
+        if line.cancelled and line.cancel_user == "SELLER"
+    )
+    left: Counter[str] = Counter()
+    for sku, qty in wanted.items():
+        # SKUs are matched as the line matcher does (seller SKU, else TikTok SKU id).
+        gap = refunded[sku] - cancelled[sku]
+        if gap > 0:
+            left[sku] = min(qty, gap)
+    return left
+
+
 def _bundles_in(
     order: MagentoOrder, parent: MagentoItem, memo_qty: dict[int, Decimal]
 ) -> Decimal:
@@ -239,6 +271,13 @@ def _partial_lines(facts: CreditMemoFacts, market: str) -> Decision:
             Code.REASON,
         )
     wanted = refunded_skus(memo, facts.magento_order)
+    if facts.order_memos is not None and wanted:
+        wanted = _still_to_cancel(facts, wanted)
+        if not wanted:
+            return Done(
+                "TikTok already shows the refunded units seller-cancelled (found on "
+                "TikTok, not sent again)"
+            )
     if not wanted:
         return Skip(
             "credit memo refunds no items (shipping or adjustment only)", Code.OTHER

@@ -59,6 +59,9 @@ class CancellationFacts:
     tiktok_order: TikTokOrder | None = (
         None  # detail, to know whether the order is now whole-cancelled
     )
+    # A Magento credit memo already carrying this cancellation's marker: the refund was
+    # made (by this worker before its database was lost, or by another worker).
+    recorded_by_memo: int | None = None
 
 
 def counts(
@@ -169,6 +172,7 @@ def decide_refund(
     whole = whole_order_cancelled(facts)
     first = (
         not_ours(facts, settings)
+        or _already_recorded(facts)
         or order_blocked(magento_order)
         or _lines_unclear(facts, whole)
         or _nothing_invoiced(facts, magento_order, whole)
@@ -181,6 +185,17 @@ def decide_refund(
             f"Magento order #{magento_order.magento_increment_id} is already fully refunded"
         )
     return _refund(facts, magento_order, settings, whole)
+
+
+def _already_recorded(facts: CancellationFacts) -> Decision | None:
+    """Magento's memos are the second line against a double refund (after the ledger):
+    a partial refund repeated would be accepted by Magento, so the marker decides."""
+    if facts.recorded_by_memo is None:
+        return None
+    return Done(
+        f"Magento credit memo {facts.recorded_by_memo} already records this "
+        f"cancellation ({marker(facts.cancellation.cancel_id)})"
+    )
 
 
 def order_blocked(order: MagentoOrder) -> Decision | None:

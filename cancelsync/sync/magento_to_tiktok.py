@@ -25,6 +25,7 @@ from cancelsync.models import (
     MagentoCreditMemo,
     MagentoOrder,
     TikTokCancellation,
+    TikTokOrder,
     Unreadable,
 )
 from cancelsync.rules import magento_to_tiktok as rules
@@ -74,12 +75,12 @@ class MagentoToTikTok:
     # ------------------------------------------------------------------ discovery
 
     def note_disabled(self) -> None:
-        self.engine.note_direction(DIRECTION.stream, enabled=False)
+        self.engine.note_direction(DIRECTION, enabled=False)
 
     def run(self) -> None:
         now = self.engine.report.started_at
         store_ids = tuple(self.engine.cfg.magento_store_ids)
-        position, fresh = self.engine.cursor(DIRECTION.stream)
+        position, fresh = self.engine.cursor(DIRECTION)
         if fresh or position is None:
             since = now - timedelta(hours=self.engine.worker.first_run_lookback_hours)
             memos = self.magento.credit_memos_created_since(since, store_ids=store_ids)
@@ -94,7 +95,7 @@ class MagentoToTikTok:
                 latest = self.magento.latest_credit_memo_id(store_ids=store_ids)
             if latest is not None:
                 self._advance(latest)
-            self.engine.note_direction(DIRECTION.stream, enabled=True)
+            self.engine.note_direction(DIRECTION, enabled=True)
             return
         # Late commits first: memos created within the overlap, whatever their id.
         since = now - timedelta(seconds=self.engine.worker.overlap_seconds)
@@ -108,7 +109,7 @@ class MagentoToTikTok:
                 self._advance(max(m.magento_creditmemo_id for m in page))
 
     def _advance(self, position: int) -> None:
-        self.engine.advance_cursor(DIRECTION.stream, position)
+        self.engine.advance_cursor(DIRECTION, position)
 
     # ------------------------------------------------------------------ one page
 
@@ -205,18 +206,35 @@ class MagentoToTikTok:
                 if conflict is not None:
                     engine.record(event, rules.linked_elsewhere(conflict))
                     return
-        # The order was read this cycle, after its memos were listed, so its refunded
-        # quantities are cumulative: they decide full vs partial.
-        pending = None
-        if (
-            tiktok_order is not None
-            and rules.is_full_refund(order)
-            and self.settings.approve_buyer_requests
-        ):
-            pending = self._pending_request(tiktok_id)
-        facts = rules.CreditMemoFacts(memo, order, created_by_us, tiktok_order, pending)
+        facts = self._facts(memo, order, created_by_us, tiktok_order)
         decision = rules.decide_cancel(facts, self.settings, self.market)
         engine.apply(event, decision, self.execute, self.reconcile, self.other_reason)
+
+    def _facts(
+        self,
+        memo: MagentoCreditMemo,
+        order: MagentoOrder,
+        created_by_us: bool,
+        tiktok_order: TikTokOrder | None,
+    ) -> rules.CreditMemoFacts:
+        """The rest of what the rules need, read only where a rule can use it."""
+        # The order was read this cycle, after its memos were listed, so its refunded
+        # quantities are cumulative: they decide full vs partial.
+        full = rules.is_full_refund(order)
+        pending = None
+        if tiktok_order is not None and full and self.settings.approve_buyer_requests:
+            pending = self._pending_request(tiktok_order.tiktok_order_id)
+        memos = None
+        if (
+            tiktok_order is not None
+            and not full
+            and self.settings.partial_refunds == "cancel_items"
+        ):
+            # Line cancels are judged by their effect on TikTok (see the rule).
+            memos = tuple(self.magento.credit_memos_for_order(order.magento_entity_id))
+        return rules.CreditMemoFacts(
+            memo, order, created_by_us, tiktok_order, pending, memos
+        )
 
     def _event(
         self, memo: MagentoCreditMemo, order: MagentoOrder, tiktok_order_id: str

@@ -17,6 +17,7 @@ so the failure lands on the event that causes it and the cursor still moves on.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -74,7 +75,7 @@ class TikTokToMagento:
         end = to_epoch(now) + 1
         worker = self.engine.worker
         lookback = to_epoch(now - timedelta(hours=worker.first_run_lookback_hours))
-        position, fresh = self.engine.cursor(DIRECTION.stream)
+        position, fresh = self.engine.cursor(DIRECTION)
         if position is None:
             return lookback, end, True
         if fresh:
@@ -83,7 +84,7 @@ class TikTokToMagento:
 
     def note_disabled(self) -> None:
         """Remember the direction was off, so turning it on starts at the lookback."""
-        self.engine.note_direction(DIRECTION.stream, enabled=False)
+        self.engine.note_direction(DIRECTION, enabled=False)
 
     def run(self) -> None:
         ge, lt, fresh = self.window()
@@ -102,7 +103,7 @@ class TikTokToMagento:
         # The whole window was read: the next cycle starts at its end (minus the overlap).
         self._advance_to(lt)
         if fresh:
-            self.engine.note_direction(DIRECTION.stream, enabled=True)
+            self.engine.note_direction(DIRECTION, enabled=True)
 
     def cross_check_orders(self, ge: int, lt: int) -> None:
         """Orders TikTok shows CANCELLED whose cancellation record was never seen.
@@ -152,7 +153,7 @@ class TikTokToMagento:
             self._advance_to(max(to_epoch(t) for t in times))
 
     def _advance_to(self, position: int) -> None:
-        self.engine.advance_cursor(DIRECTION.stream, position)
+        self.engine.advance_cursor(DIRECTION, position)
 
     # ------------------------------------------------------------------ one page
 
@@ -344,6 +345,7 @@ class TikTokToMagento:
             )
             engine.record(event, rules.unlinked(gone))
             return
+        facts = self._with_marker(facts, order)
         decision = rules.decide_refund(facts, order, self.settings)
         plan = decision.plan if isinstance(decision, Apply) else None
         if isinstance(plan, RefundPlan) and rules.amount_mismatch(
@@ -355,6 +357,38 @@ class TikTokToMagento:
                 tiktok_refund_total=str(c.refund_total),
             )  # fmt: skip
         engine.apply(event, decision, self.execute, self.reconcile)
+
+    def _with_marker(
+        self, facts: rules.CancellationFacts, order: MagentoOrder
+    ) -> rules.CancellationFacts:
+        """Look for this cancellation's marker on the order's credit memos.
+
+        Only an order that shows a refund can carry one, so an untouched order costs no
+        read. Reached only for an event this database has no finished row for, so a
+        marker found means the database was lost or replaced, or another worker syncs
+        the store: said loudly, and recorded done instead of refunding again.
+        """
+        if not _shows_refund(order):
+            return facts
+        memo_id = self._marked_memo(
+            order.magento_entity_id, facts.cancellation.cancel_id
+        )
+        if memo_id is None:
+            return facts
+        self.engine.report.counts["found_on_remote"] += 1
+        self.engine.log.warning(
+            "refund.found_on_magento", tiktok_cancel_id=facts.cancellation.cancel_id,
+            magento_creditmemo_id=memo_id,
+            hint="this database has no record of that credit memo: it was replaced or "
+            "lost, or another cancelsync worker syncs this store",
+        )  # fmt: skip
+        return replace(facts, recorded_by_memo=memo_id)
+
+    def _marked_memo(self, magento_entity_id: int, cancel_id: str) -> int | None:
+        for memo in self.magento.credit_memos_for_order(magento_entity_id):
+            if has_marker(memo.comments, cancel_id):
+                return memo.magento_creditmemo_id
+        return None
 
     # ------------------------------------------------------------------ I/O for plans
 
@@ -386,12 +420,10 @@ class TikTokToMagento:
     def reconcile(self, plan: Plan) -> str | None:
         """Is the effect already there? Our marker on a credit memo, or a canceled order."""
         if isinstance(plan, RefundPlan):
-            for memo in self.magento.credit_memos_for_order(plan.magento_entity_id):
-                if plan.tiktok_cancel_id and has_marker(
-                    memo.comments, plan.tiktok_cancel_id
-                ):
-                    return str(memo.magento_creditmemo_id)
-            return None
+            if not plan.tiktok_cancel_id:
+                return None
+            memo_id = self._marked_memo(plan.magento_entity_id, plan.tiktok_cancel_id)
+            return None if memo_id is None else str(memo_id)
         if isinstance(plan, MagentoCancelPlan):
             order = self.magento.get_order(plan.magento_entity_id)
             return "canceled" if order.state == "canceled" else None
@@ -432,6 +464,11 @@ class TikTokToMagento:
         links = self.resolve_links([order_id])
         details = {o.tiktok_order_id: o for o in self._orders([order_id])}
         self.process(match, links.get(order_id), details.get(order_id))
+
+
+def _shows_refund(order: MagentoOrder) -> bool:
+    """Any money or unit of the order refunded (only then can a memo of ours exist)."""
+    return order.total_refunded > 0 or any(it.qty_refunded > 0 for it in order.items)
 
 
 def _whole_order_cancellation(order: TikTokOrder) -> TikTokCancellation:

@@ -629,3 +629,17 @@ def test_echo_wins_over_a_missing_link() -> None:
     )
     assert isinstance(decision, Skip)
     assert decision.code == Code.ECHO
+
+
+def test_a_memo_carrying_the_marker_is_done_whatever_is_left() -> None:
+    """A credit memo with this cancellation's marker proves the refund, even where
+    Magento would accept the same partial refund again."""
+    order = make_order(simple(100, "SKU-A", 3, refunded=1))
+    facts = _partial(order, "L100-0")
+    marked = CancellationFacts(
+        facts.cancellation, False, facts.tiktok_order, recorded_by_memo=77
+    )
+    assert isinstance(decide_refund(facts, order, DEFAULTS), Apply)
+    decision = decide_refund(marked, order, DEFAULTS)
+    assert isinstance(decision, Done)
+    assert "credit memo 77" in decision.reason

@@ -1,0 +1,100 @@
+"""The database is lost, replaced, or two databases sync the same stores: the remote
+side (our marker on credit memos, TikTok's cancelled lines) keeps every write single."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from cancelsync.cli import main
+
+from .conftest import Harness
+
+
+def _forget(harness: Harness) -> None:
+    """Delete the database as a lost disk or a botched restore would."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{harness.folder / 'cancelsync.db'}{suffix}").unlink(missing_ok=True)
+
+
+def _run_elsewhere(harness: Harness, folder: Path, *args: str) -> tuple[int, str]:
+    """Run the CLI with the same sandbox but a config (and database) in ``folder``."""
+    config = harness.sb.write_config(folder / "cancelsync.toml")
+    out = io.StringIO()
+    rc = main(["--config", str(config), *args], stdout=out)
+    return rc, out.getvalue()
+
+
+def _partial_buyer_cancel(harness: Harness) -> Any:
+    """Three units of A, the buyer cancels one: a partial refund Magento would repeat."""
+    placed = harness.sb.place_order([{"sku": "A", "qty": 3, "price": 5.0}])
+    line = harness.sb.tiktok.order(placed.tiktok_order_id)["line_items"][0]["id"]
+    harness.sb.tiktok.buyer_cancel(placed.tiktok_order_id, line_ids=[line])
+    return placed
+
+
+def test_lost_database_never_refunds_a_partial_cancel_twice(harness: Harness) -> None:
+    """After the database is deleted, the re-read cancellation finds its marked credit
+    memo in Magento and is recorded done without a second refund."""
+    harness.sb.add_store("us-main")
+    placed = _partial_buyer_cancel(harness)
+    assert harness.run("run", "--once")[0] == 0
+    assert harness.refund_posts() == 1
+
+    _forget(harness)
+    rc, _ = harness.run("run", "--once")
+
+    assert rc == 0
+    assert harness.refund_posts() == 1
+    memos = harness.memos(placed.magento_entity_id)
+    assert len(memos) == 1
+    rc, out = harness.run("explain", placed.tiktok_order_id)
+    assert "already records this cancellation" in out
+
+
+def test_two_databases_on_one_store_refund_once(
+    harness: Harness, tmp_path: Path
+) -> None:
+    """A second worker with its own database (a misconfiguration) writes nothing twice
+    and says another worker is active."""
+    harness.sb.add_store("us-main")
+    placed = _partial_buyer_cancel(harness)
+    assert harness.run("run", "--once")[0] == 0
+
+    other = tmp_path / "other"
+    other.mkdir()
+    rc, _ = _run_elsewhere(harness, other, "run", "--once")
+
+    assert rc == 0
+    assert harness.refund_posts() == 1
+    assert len(harness.memos(placed.magento_entity_id)) == 1
+    status = json.loads(_run_elsewhere(harness, other, "status", "--json")[1])
+    done = status["stores"][0]["actions"]["done"]
+    assert done == 1
+
+
+def test_lost_database_never_cancels_more_tiktok_lines(harness: Harness) -> None:
+    """With cancel_items, a memo re-read after the database is lost finds its units
+    already seller-cancelled on TikTok and cancels no further line."""
+    harness.sb.add_store(
+        "us-main", refund_to_cancel=True, partial_refunds="cancel_items"
+    )
+    placed = harness.sb.place_order(
+        [{"sku": "A", "qty": 2, "price": 5.0}, {"sku": "B", "qty": 1, "price": 9.0}]
+    )
+    harness.sb.magento.create_credit_memo(
+        placed.magento_entity_id, {"A": 1}, shipping_amount=0
+    )
+    assert harness.run("run", "--once")[0] == 0
+    assert harness.cancel_posts() == 1
+
+    _forget(harness)
+    rc, _ = harness.run("run", "--once")
+
+    assert rc == 0
+    assert harness.cancel_posts() == 1
+    lines = harness.sb.tiktok.order(placed.tiktok_order_id)["line_items"]
+    cancelled = [line for line in lines if line["display_status"] == "CANCELLED"]
+    assert len(cancelled) == 1
