@@ -32,6 +32,7 @@ import requests
 from cancelsync.clients.http import RetryPolicy, TokenBucket, Transport
 from cancelsync.clients.magento import mapper
 from cancelsync.clients.magento.auth import auth_from_config, auth_mode_of
+from cancelsync.clients.magento.bodies import refund_body
 from cancelsync.clients.magento.errors import (
     PLATFORM,
     raise_for_response,
@@ -52,12 +53,6 @@ ID_BATCH = 50  # ids per "in" filter: keeps URLs short and pages small
 MSI_MODULES = frozenset({"Magento_Inventory", "Magento_InventorySales"})
 
 T = TypeVar("T")
-
-
-def _num(value: Decimal | int) -> int | float:
-    """A Decimal as a JSON number (Magento's REST layer reads floats)."""
-    value = Decimal(value)
-    return int(value) if value == value.to_integral_value() else float(value)
 
 
 class MagentoClient:
@@ -408,39 +403,13 @@ class MagentoClient:
             OutcomeUnknownError: the call may have been applied (timeout, dropped
                 connection, 5xx); re-read the order's memos before sending it again.
         """
-        if not items:
-            raise ValueError(
-                "refund_order needs items (Magento refunds all when empty)"
-            )
-        seen: set[int] = set()
-        lines = []
-        for item_id, qty in items:
-            if item_id in seen:
-                raise ValueError(f"order item {item_id} listed twice in a refund")
-            if qty <= 0:
-                raise ValueError(
-                    f"refund qty for order item {item_id} must be positive"
-                )
-            seen.add(item_id)
-            lines.append({"order_item_id": int(item_id), "qty": _num(qty)})
-        arguments: dict[str, Any] = {}
-        if shipping_amount is not None:
-            if shipping_amount < 0:
-                raise ValueError("shipping_amount must not be negative")
-            arguments["shipping_amount"] = _num(shipping_amount)
-        arguments.update(adjustment_positive=0, adjustment_negative=0)
-        if return_to_stock_items:
-            arguments["extension_attributes"] = {
-                "return_to_stock_items": [int(i) for i in return_to_stock_items]
-            }
-        body: dict[str, Any] = {
-            "items": lines,
-            "notify": bool(notify),
-            "appendComment": bool(comment),
-            "arguments": arguments,
-        }
-        if comment:
-            body["comment"] = {"comment": comment, "is_visible_on_front": 0}
+        body = refund_body(
+            items=items,
+            shipping_amount=shipping_amount,
+            return_to_stock_items=return_to_stock_items,
+            comment=comment,
+            notify=notify,
+        )
         reply = self._post(f"order/{int(magento_entity_id)}/refund", body)
         memo_id = _as_id(reply)
         if memo_id is None:
