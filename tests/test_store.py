@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import stat
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -12,10 +13,13 @@ from typing import Any
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from sqlite_utils import Database
 
 from cancelsync.clock import FakeClock
 from cancelsync.store import (
+    UNSET,
     CursorRegressionError,
+    DirectionSwitch,
     LedgerEntry,
     Link,
     LinkConflictError,
@@ -61,7 +65,9 @@ def test_migrations_applied_twice_are_a_no_op(tmp_path: Path, clock: FakeClock) 
     second = Store.open(path)
     try:
         applied = [m.name for m in migrations.applied(second.db)]
-        assert applied == ["m001_initial"]
+        assert applied == [
+            "m001_initial", "m002_ledger_reason_code", "m003_direction_switches",
+        ]  # fmt: skip
         assert migrations.pending(second.db) == []
         cursor = second.cursors.get(SCOPE, "cancellations")
         assert cursor is not None
@@ -80,7 +86,43 @@ def test_memory_store_has_every_table(store: Store) -> None:
         "timeline",
         "tokens",
         "cycles",
+        "direction_switches",
     } <= set(store.db.table_names())
+
+
+def test_pseudo_cursors_migrate_into_direction_switches() -> None:
+    """m003 carries ``<stream>.disabled`` / ``.resumed`` cursors over as switches in time
+    order (a tie counts as "on", as the old check did) and deletes them from cursors."""
+    db = Database(sqlite3.connect(":memory:", isolation_level=None))
+    migrations.apply(db, stop_before="m003_direction_switches")
+    t = int(T0.timestamp())
+    rows = [
+        (SCOPE, "tiktok.cancellations", t - 100), (SCOPE, "tiktok.cancellations.disabled", t),
+        (SCOPE, "tiktok.cancellations.resumed", t - 50),
+        (SCOPE, "magento.creditmemos.disabled", t), (SCOPE, "magento.creditmemos.resumed", t),
+        ("shop:2", "magento.creditmemos.resumed", t),
+    ]  # fmt: skip
+    for scope, stream, position in rows:
+        db.execute(
+            "INSERT INTO cursors (scope, stream, position, updated_at) VALUES (?, ?, ?, ?)",
+            [scope, stream, position, iso(T0)],
+        )
+    migrations.apply(db)
+    store = Store(db)
+    assert [(c.stream, c.position) for c in store.cursors.all(SCOPE)] == [
+        ("tiktok.cancellations", t - 100)
+    ]
+    assert store.cursors.all("shop:2") == []
+    earlier = iso(T0 - timedelta(seconds=50))
+    assert store.switches.history(SCOPE) == [
+        DirectionSwitch(SCOPE, "magento_to_tiktok", False, iso(T0)),
+        DirectionSwitch(SCOPE, "magento_to_tiktok", True, iso(T0)),
+        DirectionSwitch(SCOPE, "tiktok_to_magento", True, earlier),
+        DirectionSwitch(SCOPE, "tiktok_to_magento", False, iso(T0)),
+    ]
+    assert store.switches.history("shop:2") == [
+        DirectionSwitch("shop:2", "magento_to_tiktok", True, iso(T0))
+    ]
 
 
 def test_database_files_are_private_even_with_a_permissive_umask(
@@ -214,6 +256,30 @@ def test_cursor_never_decreases(moves: list[tuple[int, str]]) -> None:
         s.close()
 
 
+def test_direction_switches_store_only_changes(store: Store, clock: FakeClock) -> None:
+    """A direction noted off every cycle is stored once; the last row tells its state."""
+    assert store.switches.last(SCOPE, "tiktok_to_magento") is None
+    assert store.switches.note(SCOPE, "tiktok_to_magento", enabled=False, now=T0)
+    assert not store.switches.note(
+        SCOPE, "tiktok_to_magento", enabled=False, now=clock.advance(60)
+    )
+    assert store.switches.last(SCOPE, "tiktok_to_magento") == DirectionSwitch(
+        SCOPE, "tiktok_to_magento", False, iso(T0)
+    )
+    assert store.switches.note(
+        SCOPE, "tiktok_to_magento", enabled=True, now=clock.advance(60)
+    )
+    assert store.switches.note(SCOPE, "magento_to_tiktok", enabled=True, now=T0)
+    assert store.switches.note("shop:2", "tiktok_to_magento", enabled=False, now=T0)
+    assert [(s.direction, s.enabled) for s in store.switches.history(SCOPE)] == [
+        ("tiktok_to_magento", False), ("tiktok_to_magento", True),
+        ("magento_to_tiktok", True),
+    ]  # fmt: skip
+    last = store.switches.last(SCOPE, "tiktok_to_magento")
+    assert last is not None
+    assert (last.enabled, last.at) == (True, iso(clock.now()))
+
+
 # --------------------------------------------------------------------------- ledger
 
 
@@ -261,6 +327,29 @@ def test_ledger_update_changes_columns(store: Store, clock: FakeClock) -> None:
     assert entry.payload_dict() == {"qty": 2}
     assert entry.updated_at == iso(clock.now())
     assert entry.created_at == iso(T0)
+
+
+def test_ledger_update_keeps_unset_columns_and_clears_none(
+    store: Store, clock: FakeClock
+) -> None:
+    """A column left UNSET keeps its value; None stores NULL; reason_code is updatable."""
+    begin(
+        store, "k", reason="first", reason_code="not_imported", magento_creditmemo_id=7
+    )
+    store.ledger.update("k", T0, state="failed", next_attempt_at=clock.now(),
+                        last_error="HTTP 503", remote_id="r-1")  # fmt: skip
+    entry = store.ledger.update(
+        "k", clock.advance(5), next_attempt_at=None, last_error=None,
+        reason_code="shipped", magento_creditmemo_id=UNSET,
+    )  # fmt: skip
+    assert (entry.state, entry.reason, entry.reason_code) == (
+        "failed", "first", "shipped",
+    )  # fmt: skip
+    assert (entry.next_attempt_at, entry.last_error, entry.remote_id) == (
+        None, None, "r-1",
+    )  # fmt: skip
+    assert entry.magento_creditmemo_id == 7
+    assert entry.updated_at == iso(clock.now())
 
 
 def test_ledger_update_refuses_bad_input(store: Store) -> None:
@@ -337,6 +426,20 @@ def test_ledger_counts_and_lookups(store: Store) -> None:
     assert [e.idempotency_key for e in store.ledger.for_order("000000042")] == ["b"]
     assert [e.idempotency_key for e in store.ledger.for_tiktok_order("577")] == ["c"]
     assert [e.idempotency_key for e in store.ledger.for_magento_order(42)] == ["a"]
+
+
+def test_reason_code_counts_by_scope_and_state(store: Store) -> None:
+    """reason_code_counts() counts coded rows of a scope, in one state or in any."""
+    assert store.ledger.reason_code_counts(SCOPE) == {}
+    begin(store, "a", state="skipped", reason_code="not_imported")
+    begin(store, "b", state="skipped", reason_code="not_imported")
+    begin(store, "c", state="needs_attention", reason_code="shipped")
+    begin(store, "d", state="skipped", reason="no code")
+    begin(store, "e", state="skipped", reason_code="echo", scope="shop:other")
+    assert store.ledger.reason_code_counts(SCOPE) == {"not_imported": 2, "shipped": 1}
+    assert store.ledger.reason_code_counts(SCOPE, "skipped") == {"not_imported": 2}
+    assert store.ledger.reason_code_counts(SCOPE, "done") == {}
+    assert store.ledger.get("a").reason_code == "not_imported"  # type: ignore[union-attr]
 
 
 # --------------------------------------------------------------------------- links
@@ -456,7 +559,8 @@ def test_cycles_last_returns_the_latest(store: Store, clock: FakeClock) -> None:
 
 
 def test_timeline_for_order_matches_any_id(store: Store) -> None:
-    """Timeline events are found by TikTok id, Magento increment id or entity id."""
+    """Timeline events are found by TikTok id, Magento increment id or entity id; datetimes
+    in details are stored like every other timestamp."""
     store.timeline.add(at=T0, scope=SCOPE, kind="seen", message="cancel seen",
                        tiktok_order_id="576", details={"reason": "buyer"})  # fmt: skip
     store.timeline.add(at=T0, scope=SCOPE, kind="done", message="refunded",
@@ -464,9 +568,14 @@ def test_timeline_for_order_matches_any_id(store: Store) -> None:
     store.timeline.add(
         at=T0, scope=SCOPE, kind="other", message="x", tiktok_order_id="999"
     )
+    store.timeline.add(at=T0, scope=SCOPE, kind="failed", message="later",
+                       magento_entity_id=42, details={"next_attempt_at": T0})  # fmt: skip
     events = store.timeline.for_order("576", 42, "576")
-    assert [(e.kind, e.action_id) for e in events] == [("seen", None), ("done", 1)]
+    assert [(e.kind, e.action_id) for e in events] == [
+        ("seen", None), ("done", 1), ("failed", None),
+    ]  # fmt: skip
     assert events[0].details == {"reason": "buyer"}
+    assert events[2].details == {"next_attempt_at": iso(T0)}
     assert store.timeline.for_order(None, None, "nothing") == []
 
 

@@ -1,8 +1,23 @@
 """The one owner of SQLite. Everything stored goes through ``Store``.
 
 ``Store.open(path)`` creates the file (mode 0600), turns on WAL and a busy timeout, and applies
-the migrations. ``unit_of_work()`` wraps one page of events (ledger rows, links and the cursor)
-in one transaction; nested units become savepoints.
+the migrations. Each write commits alone unless it runs inside ``unit_of_work()``, which
+commits everything inside together (nested units become savepoints).
+
+**What commits when.** A page is *not* one transaction. Each event is committed alone: its
+ledger row (with its timeline entry) in one unit, as ``pending`` *before* its remote write and
+again with the outcome after it. The page's cursor moves in a unit of its own, only after every
+event of the page has been recorded. That order is safe:
+
+- a crash after a write and before its outcome is recorded leaves the ``pending`` row that
+  was committed before the write; the next attempt re-reads the remote side before sending;
+- the cursor never gets ahead of effects that are not recorded, and each cycle re-reads an
+  overlap behind it anyway;
+- a crash between the events' commits and the cursor's re-reads those events next cycle, and
+  their ledger rows (keyed by a deterministic idempotency key) make them no-ops.
+
+A page in one transaction would instead lose the ``pending`` rows of writes already sent when
+it rolled back, which is exactly what must survive a crash.
 """
 
 from __future__ import annotations
@@ -16,14 +31,15 @@ from sqlite_utils import Database
 from cancelsync.store.cursors import Cursor, CursorRegressionError, Cursors
 from cancelsync.store.db import open_database
 from cancelsync.store.history import Cycles, Timeline
-from cancelsync.store.ledger import Ledger, LedgerEntry
+from cancelsync.store.ledger import UNSET, Ledger, LedgerEntry
 from cancelsync.store.links import Link, LinkConflictError, Links
 from cancelsync.store.shops import ShopBinding, Shops
+from cancelsync.store.switches import DirectionSwitch, DirectionSwitches
 from cancelsync.store.tokens import TokenPair, Tokens, seed_fingerprint
 
 __all__ = [
-    "Cursor", "CursorRegressionError", "LedgerEntry", "Link", "LinkConflictError",
-    "ShopBinding", "Store", "TokenPair", "seed_fingerprint",
+    "UNSET", "Cursor", "CursorRegressionError", "DirectionSwitch", "LedgerEntry", "Link",
+    "LinkConflictError", "ShopBinding", "Store", "TokenPair", "seed_fingerprint",
 ]  # fmt: skip
 
 
@@ -40,6 +56,7 @@ class Store:
         self.shops = Shops(db)
         self.cycles = Cycles(db)
         self.timeline = Timeline(db)
+        self.switches = DirectionSwitches(db)
 
     @classmethod
     def open(cls, path: Path | str) -> Store:
@@ -51,7 +68,7 @@ class Store:
 
     @contextmanager
     def unit_of_work(self) -> Iterator[Store]:
-        """Commit everything inside together, or nothing."""
+        """Commit everything inside together, or nothing (a savepoint when nested)."""
         with self.db.atomic():
             yield self
 

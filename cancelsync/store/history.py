@@ -111,7 +111,9 @@ class Timeline:
                 magento_increment_id,
                 kind,
                 message,
-                json.dumps(details, sort_keys=True, default=str) if details else None,
+                json.dumps(details, sort_keys=True, default=_plain)
+                if details
+                else None,
             ],
         )
 
@@ -135,3 +137,8 @@ class Timeline:
             )
             for r in rows
         ]
+
+
+def _plain(value: object) -> str:
+    """JSON for detail values: datetimes stored like every other timestamp, else text."""
+    return iso(value) if isinstance(value, datetime) else str(value)

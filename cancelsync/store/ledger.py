@@ -5,6 +5,9 @@ A row is written as ``pending`` *before* any remote write; the engine then marks
 (with the remote id), ``failed`` (retryable, with ``next_attempt_at``), ``needs_attention`` or
 ``skipped``. A ``pending`` row found at the start of a later attempt means the outcome of an
 earlier write is unknown: the engine reconciles against remote state before writing again.
+
+``reason`` is the text a person reads; ``reason_code`` the same why as data (the rules'
+``Code``, e.g. ``not_imported``), counted by ``reason_code_counts`` without parsing text.
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from enum import Enum
+from typing import Any, Final, Literal
 
 from sqlite_utils import Database
 
@@ -24,8 +28,22 @@ _COLUMNS = (
     "action_id", "idempotency_key", "scope", "store_name", "direction", "action", "state",
     "tiktok_order_id", "tiktok_cancel_id", "magento_entity_id", "magento_increment_id",
     "magento_creditmemo_id", "reason", "attempts", "next_attempt_at", "last_error",
-    "remote_id", "payload", "reported_run", "created_at", "updated_at",
+    "remote_id", "payload", "reported_run", "created_at", "updated_at", "reason_code",
 )  # fmt: skip
+# Columns ``begin`` takes besides the required ones.
+_BEGIN_EXTRAS = frozenset({
+    "tiktok_order_id", "tiktok_cancel_id", "magento_entity_id", "magento_increment_id",
+    "magento_creditmemo_id", "reason", "reason_code",
+})  # fmt: skip
+
+
+class _Unset(Enum):
+    UNSET = "unset"
+
+
+# ``update``'s "leave this column as it is" (``None`` stores NULL).
+UNSET: Final = _Unset.UNSET
+Keep = Literal[_Unset.UNSET]
 
 
 @dataclass(frozen=True)
@@ -51,6 +69,7 @@ class LedgerEntry:
     reported_run: str | None
     created_at: str
     updated_at: str
+    reason_code: str | None = None
 
     def payload_dict(self) -> dict[str, Any]:
         return json.loads(self.payload) if self.payload else {}
@@ -90,13 +109,11 @@ class Ledger:
         """Insert the row if the key is new (``INSERT OR IGNORE``) and return what is stored.
 
         ``ids`` may hold tiktok_order_id, tiktok_cancel_id, magento_entity_id,
-        magento_increment_id, magento_creditmemo_id and reason.
+        magento_increment_id, magento_creditmemo_id, reason and reason_code.
         """
         if state not in STATES:
             raise ValueError(f"unknown ledger state {state!r}")
-        allowed = {"tiktok_order_id", "tiktok_cancel_id", "magento_entity_id",
-                   "magento_increment_id", "magento_creditmemo_id", "reason"}  # fmt: skip
-        unknown = set(ids) - allowed
+        unknown = set(ids) - _BEGIN_EXTRAS
         if unknown:
             raise TypeError(f"unknown ledger fields: {sorted(unknown)}")
         row: dict[str, Any] = {
@@ -116,21 +133,49 @@ class Ledger:
         return entry
 
     def update(
-        self, idempotency_key: str, now: datetime, **changes: Any
+        self,
+        idempotency_key: str,
+        now: datetime,
+        *,
+        state: str | Keep = UNSET,
+        action: str | Keep = UNSET,
+        reason: str | Keep | None = UNSET,
+        reason_code: str | Keep | None = UNSET,
+        attempts: int | Keep = UNSET,
+        next_attempt_at: datetime | Keep | None = UNSET,
+        last_error: str | Keep | None = UNSET,
+        remote_id: str | Keep | None = UNSET,
+        payload: dict[str, Any] | Keep | None = UNSET,
+        reported_run: str | Keep | None = UNSET,
+        magento_creditmemo_id: int | Keep | None = UNSET,
     ) -> LedgerEntry:
-        """Change columns of an existing row (state, attempts, last_error, remote_id, ...)."""
-        if "state" in changes and changes["state"] not in STATES:
-            raise ValueError(f"unknown ledger state {changes['state']!r}")
-        if "payload" in changes and isinstance(changes["payload"], dict):
-            changes["payload"] = json.dumps(changes["payload"], sort_keys=True)
-        bad = set(changes) - set(_COLUMNS)
-        if bad or "action_id" in changes or "idempotency_key" in changes:
-            raise TypeError(f"cannot update ledger columns {sorted(bad)}")
-        for key, value in changes.items():
-            # sqlite3 would store a datetime as "YYYY-MM-DD HH:MM:SS+00:00", which sorts
-            # before our ISO text and would make a row due at once.
-            if isinstance(value, datetime):
-                changes[key] = iso(value)
+        """Change the given columns of an existing row and stamp ``updated_at``.
+
+        A column left at ``UNSET`` keeps its value; ``None`` stores NULL. Datetimes are
+        stored as ``iso`` text, ``payload`` as JSON.
+
+        Raises:
+            ValueError: ``state`` is not one of ``STATES``.
+            KeyError: no row has this key.
+        """
+        if state is not UNSET and state not in STATES:
+            raise ValueError(f"unknown ledger state {state!r}")
+        changes: dict[str, Any] = {
+            "state": state, "action": action, "reason": reason,
+            "reason_code": reason_code, "attempts": attempts, "last_error": last_error,
+            "remote_id": remote_id, "reported_run": reported_run,
+            "magento_creditmemo_id": magento_creditmemo_id,
+            # Text, never a datetime: sqlite3 would store "YYYY-MM-DD HH:MM:SS+00:00",
+            # which sorts before ISO text and would make a row due at once.
+            "next_attempt_at": (
+                iso(next_attempt_at)
+                if isinstance(next_attempt_at, datetime) else next_attempt_at
+            ),
+            "payload": (
+                json.dumps(payload, sort_keys=True) if isinstance(payload, dict) else payload
+            ),
+        }  # fmt: skip
+        changes = {k: v for k, v in changes.items() if v is not UNSET}
         changes["updated_at"] = iso(now)
         sets = ", ".join(f"{k} = ?" for k in changes)
         self._db.execute(
@@ -158,6 +203,26 @@ class Ledger:
         ):
             counts[row["state"]] = row["n"]
         return counts
+
+    def reason_code_counts(
+        self, scope: str, state: str | None = None
+    ) -> dict[str, int]:
+        """How many rows of a scope (in one state, or any) carry each ``reason_code``.
+
+        Rows without a code are not counted.
+        """
+        where, args = "scope = ? AND reason_code IS NOT NULL", [scope]
+        if state is not None:
+            where += " AND state = ?"
+            args.append(state)
+        return {
+            row["reason_code"]: row["n"]
+            for row in self._db.query(
+                f"SELECT reason_code, COUNT(*) AS n FROM ledger WHERE {where} "  # noqa: S608 - fixed conditions
+                "GROUP BY reason_code ORDER BY reason_code",
+                args,
+            )
+        }
 
     def in_state(self, scope: str, state: str) -> list[LedgerEntry]:
         return self._select("scope = ? AND state = ?", [scope, state])

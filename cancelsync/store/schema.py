@@ -128,3 +128,56 @@ def m001_initial(db: Database) -> None:
         )"""
     )
     db.execute("CREATE INDEX cycles_scope ON cycles (scope, cycle_id)")
+
+
+@migrations()
+def m002_ledger_reason_code(db: Database) -> None:
+    # Why a decision was taken, as data (e.g. "not_imported"); ``reason`` is for people.
+    db.execute("ALTER TABLE ledger ADD COLUMN reason_code TEXT")
+
+
+# The cursor streams the pseudo-cursors were named after, and their directions, frozen as
+# they were when m003 was written: a migration must never change meaning with the code.
+_STREAM_DIRECTIONS = {
+    "tiktok.cancellations": "tiktok_to_magento",
+    "magento.creditmemos": "magento_to_tiktok",
+}
+_PSEUDO_CURSORS = "stream LIKE '%.disabled' OR stream LIKE '%.resumed'"
+
+
+@migrations()
+def m003_direction_switches(db: Database) -> None:
+    # A direction switched back on starts fresh instead of resuming a stale cursor. Only
+    # changes are appended, so the last row of a direction tells its state.
+    db.execute(
+        """
+        CREATE TABLE direction_switches (
+            switch_id INTEGER PRIMARY KEY AUTOINCREMENT,
+            scope TEXT NOT NULL,
+            direction TEXT NOT NULL,
+            enabled INTEGER NOT NULL CHECK (enabled IN (0, 1)),
+            at TEXT NOT NULL
+        )"""
+    )
+    db.execute(
+        "CREATE INDEX direction_switches_last"
+        " ON direction_switches (scope, direction, switch_id)"
+    )
+    # Carry over the "<stream>.disabled" (last cycle seen off) and "<stream>.resumed" (last
+    # fresh run) pseudo-cursors, whose position is Unix seconds. In time order, and on a
+    # tie "off" first: the old test was "fresh when disabled > resumed".
+    rows = db.execute(
+        f"SELECT scope, stream, position FROM cursors WHERE {_PSEUDO_CURSORS}"  # noqa: S608 - a fixed condition
+    ).fetchall()
+    switches = sorted(
+        (scope, _STREAM_DIRECTIONS.get(stream, stream), position, kind == "resumed")
+        for scope, pseudo, position in rows
+        for stream, _, kind in [pseudo.rpartition(".")]
+    )
+    for scope, direction, position, enabled in switches:
+        db.execute(
+            """INSERT INTO direction_switches (scope, direction, enabled, at)
+               VALUES (?, ?, ?, strftime('%Y-%m-%dT%H:%M:%S+00:00', ?, 'unixepoch'))""",
+            [scope, direction, int(enabled), position],
+        )
+    db.execute(f"DELETE FROM cursors WHERE {_PSEUDO_CURSORS}")  # noqa: S608 - a fixed condition

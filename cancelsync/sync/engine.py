@@ -32,21 +32,29 @@ Only when the in-run retries are exhausted does the event become ``failed`` (the
 ``max_attempts`` counts those failed *runs*, not sends: it turns into ``needs_attention`` after
 that many. A TikTok refusal of the cancel reason may be re-planned once (``replan``).
 
+Every other error of a send is looked up in one declared table, ``SEND_ERRORS`` (error class →
+``OnSendError``: re-read first or not, re-send or re-plan, then ``failed`` or
+``needs_attention``), along the error's MRO so the most specific row wins.
+
 **One bad event never stops the others**: ``event_scope`` turns any API or data error while
 handling one event (a read included) into that event's failure — retryable → ``failed`` with
 backoff, re-driven by the retry pass; anything else → ``needs_attention`` with the platform's
 code and message. ``AuthError`` (store-wide) and ``StopRequested`` propagate.
 
-Every action is one structured log event and one timeline entry (for ``explain``).
+Every action is one structured log event and one timeline entry (for ``explain``). Each
+event's ledger rows commit on their own and the cursor moves after the page's events are
+recorded; why that order is safe is told in ``cancelsync.store``.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
 
 import structlog
@@ -54,10 +62,12 @@ import structlog
 from cancelsync.clients.http import RetryPolicy
 from cancelsync.clock import Clock
 from cancelsync.config import StoreConfig, WorkerConfig
+from cancelsync.directions import Direction
 from cancelsync.errors import (
     AlreadyAppliedError,
     ApiError,
     AuthError,
+    CancelSyncError,
     ConfigApiError,
     DataError,
     FatalApiError,
@@ -72,8 +82,7 @@ from cancelsync.rules.decisions import (
     Defer,
     Plan,
 )
-from cancelsync.store import LedgerEntry, Store
-from cancelsync.store.db import iso
+from cancelsync.store import UNSET, LedgerEntry, Store
 
 log = structlog.get_logger("cancelsync.sync")
 
@@ -153,6 +162,90 @@ Reconciler = Callable[[Plan], str | None]  # the remote id if the effect already
 Replanner = Callable[[Plan, ConfigApiError], Apply | Attention | None]
 
 
+class Then(StrEnum):
+    """Where a failed send ends when nothing more can be done about it in this run."""
+
+    RAISE = "raise"  # store-wide: the row stays pending and the store's cycle stops
+    FAILED = "failed"  # tried again in a later run, after the backoff
+    ATTENTION = "needs_attention"  # a person must look
+
+
+@dataclass(frozen=True)
+class OnSendError:
+    """What a send that raised one class of error leads to.
+
+    Attributes:
+        then: the outcome recorded when nothing more can be done in this run.
+        look_first: re-read the remote side first, as the write may have worked anyway:
+            found → ``done``; the re-read failing → ``failed`` (re-read next time).
+        resend_refused: a write the server refused (``OutcomeUnknownError.refused``) is
+            re-read and sent again in this run while the retry policy allows.
+        replan: ask the direction for another plan, once per event and run.
+        message: the recorded reason, ``str.format``-ted with ``exc``.
+    """
+
+    then: Then
+    look_first: bool = False
+    resend_refused: bool = False
+    replan: bool = False
+    message: str = "{exc}"
+
+
+# The error → outcome table of a send (``execute``). Looked up along the error's MRO, so the
+# most specific class wins (``NotFoundError`` takes the ``FatalApiError`` row); anything that
+# is neither an ``ApiError`` nor a ``DataError`` is a bug and propagates.
+SEND_ERRORS: Mapping[type[CancelSyncError], OnSendError] = MappingProxyType({
+    # Credentials are store-wide: leave the row pending (reconciled next time) and let the
+    # cycle stop for this store.
+    AuthError: OnSendError(Then.RAISE),
+    # Refused: re-read, then re-send in this run. Maybe applied: re-read, then ``failed``
+    # with a settle time, never re-sent in this run.
+    OutcomeUnknownError: OnSendError(Then.FAILED, look_first=True, resend_refused=True),
+    AlreadyAppliedError: OnSendError(
+        Then.ATTENTION, look_first=True,
+        message="{exc.message} (the platform says it is already done, but cancelsync "
+        "cannot see the effect)",
+    ),
+    NotCancellableError: OnSendError(
+        Then.ATTENTION,
+        message="TikTok will not cancel: {exc.message}; handle it as a return/refund in "
+        "Seller Center",
+    ),
+    ConfigApiError: OnSendError(
+        Then.ATTENTION, replan=True, message="configuration problem: {exc}"
+    ),
+    # A refusal can also mean "already there" in words we do not recognise (e.g.
+    # Magento's item-quantity message on a repeated refund): look first.
+    FatalApiError: OnSendError(Then.ATTENTION, look_first=True),
+    # Not from a write's transport (it raises OutcomeUnknownError), e.g. a read inside
+    # ``execute``: nothing was sent by it.
+    RetryableApiError: OnSendError(Then.FAILED),
+    ApiError: OnSendError(Then.FAILED),
+    # Answered, but the reply is unreadable: the write may well have worked.
+    DataError: OnSendError(
+        Then.FAILED, look_first=True, message="unreadable reply: {exc}"
+    ),
+})  # fmt: skip
+
+
+def on_send_error(exc: ApiError | DataError) -> OnSendError:
+    """The ``SEND_ERRORS`` row of an error: its own class's, else its nearest base's."""
+    return next(SEND_ERRORS[cls] for cls in type(exc).__mro__ if cls in SEND_ERRORS)
+
+
+@dataclass
+class _Sending:
+    """One event's write in this run: the plan being sent and how often it was sent."""
+
+    event: Event
+    plan: Plan
+    note: str
+    execute: Executor
+    reconcile: Reconciler
+    replan: Replanner | None  # None once used: one re-plan per event and run
+    sends: int = 0
+
+
 class Engine:
     """Shared machinery for both directions of one store in one cycle."""
 
@@ -188,36 +281,36 @@ class Engine:
 
     # ------------------------------------------------------------------ cursors
 
-    def cursor(self, stream: str) -> tuple[int | None, bool]:
-        """``(position, fresh)``: fresh for a new store or a direction just switched on
-        (it was off in a later cycle than the last one it ran in)."""
-        cursors = self.store.cursors
-        current = cursors.get(self.scope, stream)
-        disabled = cursors.get(self.scope, stream + ".disabled")
-        resumed = cursors.get(self.scope, stream + ".resumed")
-        newly_enabled = disabled is not None and (
-            resumed is None or disabled.position > resumed.position
-        )
+    def cursor(self, direction: Direction) -> tuple[int | None, bool]:
+        """``(position, fresh)`` of a direction's cursor: fresh for a new store or a
+        direction just switched on (noted off after its last fresh run)."""
+        current = self.store.cursors.get(self.scope, direction.stream)
+        switch = self.store.switches.last(self.scope, direction)
+        switched_on = switch is not None and not switch.enabled
         position = current.position if current else None
-        return position, current is None or newly_enabled
+        return position, current is None or switched_on
 
-    def advance_cursor(self, stream: str, position: int) -> None:
-        """Move a cursor forward in its own unit of work; never back, never in a dry run."""
+    def advance_cursor(self, direction: Direction, position: int) -> None:
+        """Move a cursor forward in its own unit of work; never back, never in a dry run.
+
+        Called only once the events below ``position`` are recorded in the ledger."""
         if self.dry_run:
             return
+        stream = direction.stream
         current = self.store.cursors.get(self.scope, stream)
         if current is not None and position <= current.position:
             return  # out-of-order items or an overlap re-read
         with self.store.unit_of_work():
             self.store.cursors.advance(self.scope, stream, position, self.clock.now())
 
-    def note_direction(self, stream: str, *, enabled: bool) -> None:
-        """Remember when a direction was off / ran, so switching it on starts fresh."""
+    def note_direction(self, direction: Direction, *, enabled: bool) -> None:
+        """Note a direction off (each cycle it is) or run fresh (``enabled``), so that
+        switching it back on starts fresh."""
         if self.dry_run:
             return
-        now = self.clock.now()
-        marker = stream + (".resumed" if enabled else ".disabled")
-        self.store.cursors.advance(self.scope, marker, int(now.timestamp()), now)
+        self.store.switches.note(
+            self.scope, direction, enabled=enabled, now=self.clock.now()
+        )
 
     # ------------------------------------------------------------------ ledger helpers
 
@@ -244,7 +337,8 @@ class Engine:
     # ------------------------------------------------------------------ decisions
 
     def record(self, event: Event, decision: Decision) -> None:
-        """Record a decision that needs no remote write (done / skipped / attention)."""
+        """Record a decision that needs no remote write (done / skipped / attention), with
+        its ``code`` (when it has one) as the row's ``reason_code``."""
         now = self.clock.now()
         state = {
             "done": "done",
@@ -268,6 +362,7 @@ class Engine:
             if isinstance(decision, Attention):
                 self.report.new_attention += 1
             return
+        reason_code = _code(decision)
         existing = self.store.ledger.get(event.key)
         with self.store.unit_of_work():
             if existing is None:
@@ -275,12 +370,12 @@ class Engine:
                     event.key, scope=self.scope, store_name=self.cfg.name,
                     direction=event.direction, action=event.default_action, now=now,
                     state=state[decision.outcome], payload=event.payload,
-                    reason=reason, **event.ids,
+                    reason=reason, reason_code=reason_code, **event.ids,
                 )  # fmt: skip
             else:
                 self.store.ledger.update(
                     event.key, now, state=state[decision.outcome], reason=reason,
-                    next_attempt_at=None,
+                    reason_code=reason_code, next_attempt_at=None,
                 )  # fmt: skip
             self.timeline(event, decision.outcome, reason)
         if isinstance(decision, Attention):
@@ -316,93 +411,75 @@ class Engine:
         # the row's existence is what counts): look before writing again.
         if existing is not None and self._look_first(event, plan.kind, plan, reconcile):
             return
-        self._send(event, decision, execute, reconcile, replan)
+        self._send(_Sending(event, plan, decision.note, execute, reconcile, replan))
 
-    def _send(
-        self,
-        event: Event,
-        decision: Apply,
-        execute: Executor,
-        reconcile: Reconciler,
-        replan: Replanner | None,
-    ) -> None:
-        """Send, and re-send refused writes in this run under the retry policy."""
-        plan, note = decision.plan, decision.note
-        sends = 0  # sends of this plan in this run
+    def _send(self, s: _Sending) -> None:
+        """Send, and send again while ``_after_send_error`` says so (see ``SEND_ERRORS``)."""
         while True:
-            sends += 1
-            self._begin_attempt(event, plan, note)
+            s.sends += 1
+            self._begin_attempt(s.event, s.plan, s.note)
             try:
-                remote_id = execute(plan)
-            except OutcomeUnknownError as exc:
-                if (
-                    exc.refused
-                    and sends < self.retry.attempts
-                    and not self.should_stop()
-                ):
-                    self._wait_before_resend(event, plan, sends, exc)
-                    if self._look_first(event, plan.kind, plan, reconcile):
-                        return
+                remote_id = s.execute(s.plan)
+            except (ApiError, DataError) as exc:
+                rule = on_send_error(exc)
+                if rule.then is Then.RAISE:
+                    raise
+                if self._after_send_error(s, exc, rule):
                     continue
-                if not self._found_done_or_failed(event, plan, reconcile, exc):
-                    settle = None if exc.refused else exc.settle_seconds
-                    self._failed(event, plan.kind, str(exc), settle_seconds=settle)
                 return
-            except AlreadyAppliedError as exc:
-                if not self._found_done_or_failed(event, plan, reconcile, exc):
-                    self._attention(event, plan.kind, f"{exc.message} (the platform says "
-                                    "it is already done, but cancelsync cannot see the "
-                                    "effect)")  # fmt: skip
-                return
-            except RetryableApiError as exc:
-                # Not from a write's transport (it raises OutcomeUnknownError), e.g. a
-                # read inside ``execute``: nothing was sent by it.
-                self._failed(event, plan.kind, str(exc))
-                return
-            except AuthError:
-                # Credentials are store-wide: leave the row pending (reconciled next time)
-                # and let the cycle stop for this store.
-                raise
-            except NotCancellableError as exc:
-                self._attention(event, plan.kind, f"TikTok will not cancel: {exc.message}; "
-                                "handle it as a return/refund in Seller Center")  # fmt: skip
-                return
-            except ConfigApiError as exc:
-                new = replan(plan, exc) if replan is not None else None
-                replan = None  # once per event and run
-                if isinstance(new, Apply):
-                    self._log_action(event, "replanned", action=plan.kind,
-                                     reason=new.note, plan=_plan_summary(new.plan))  # fmt: skip
-                    self.timeline(event, "replanned", new.note,
-                                  plan=_plan_summary(new.plan))  # fmt: skip
-                    if self._look_first(event, plan.kind, plan, reconcile):
-                        return
-                    plan, note, sends = new.plan, new.note, 0
-                    continue
-                if isinstance(new, Attention):
-                    self._attention(event, plan.kind, new.reason)
-                    return
-                self._attention(event, plan.kind, f"configuration problem: {exc}")
-                return
-            except FatalApiError as exc:
-                # A refusal can also mean "already there" in words we do not recognise
-                # (e.g. Magento's item-quantity message on a repeated refund): look first.
-                if not self._found_done_or_failed(event, plan, reconcile, exc):
-                    self._attention(event, plan.kind, str(exc))
-                return
-            except ApiError as exc:
-                self._failed(event, plan.kind, str(exc))
-                return
-            except DataError as exc:
-                # Answered, but the reply is unreadable: the write may well have worked.
-                if not self._found_done_or_failed(event, plan, reconcile, exc):
-                    self._failed(event, plan.kind, f"unreadable reply: {exc}")
-                return
-            self._done(event, plan, remote_id, reconciled=False)
+            self._done(s.event, s.plan, remote_id, reconciled=False)
             return
 
+    def _after_send_error(
+        self, s: _Sending, exc: ApiError | DataError, rule: OnSendError
+    ) -> bool:
+        """Carry out the table row of a failed send; True when it is to be sent again."""
+        event, plan = s.event, s.plan
+        if rule.resend_refused and self._may_resend(s, exc):
+            self._wait_before_resend(event, plan, s.sends, exc)
+            return not self._look_first(event, plan.kind, plan, s.reconcile)
+        if rule.replan and isinstance(exc, ConfigApiError):
+            new = s.replan(plan, exc) if s.replan is not None else None
+            s.replan = None
+            if isinstance(new, Apply):
+                return self._switch_plan(s, new)
+            if isinstance(new, Attention):
+                self._attention(event, plan.kind, new.reason, code=_code(new))
+                return False
+        if rule.look_first and self._found_done_or_failed(
+            event, plan, s.reconcile, exc
+        ):
+            return False
+        message = rule.message.format(exc=exc)
+        if rule.then is Then.ATTENTION:
+            self._attention(event, plan.kind, message)
+        else:
+            self._failed(event, plan.kind, message, settle_seconds=_settle_seconds(exc))
+        return False
+
+    def _may_resend(self, s: _Sending, exc: ApiError | DataError) -> bool:
+        """A refused write may go again in this run: the policy allows, no stop asked."""
+        return (
+            isinstance(exc, OutcomeUnknownError)
+            and exc.refused
+            and s.sends < self.retry.attempts
+            and not self.should_stop()
+        )
+
+    def _switch_plan(self, s: _Sending, new: Apply) -> bool:
+        """Send another plan for the event (after a re-read finds the first one's effect
+        missing); True when it is to be sent."""
+        event, plan = s.event, s.plan
+        self._log_action(event, "replanned", action=plan.kind, reason=new.note,
+                         plan=_plan_summary(new.plan))  # fmt: skip
+        self.timeline(event, "replanned", new.note, plan=_plan_summary(new.plan))
+        if self._look_first(event, plan.kind, plan, s.reconcile):
+            return False
+        s.plan, s.note, s.sends = new.plan, new.note, 0
+        return True
+
     def _wait_before_resend(
-        self, event: Event, plan: Plan, sends: int, exc: OutcomeUnknownError
+        self, event: Event, plan: Plan, sends: int, exc: ApiError | DataError
     ) -> None:
         wait = self.retry.delay(sends, exc)
         self._log_action(event, "resend", action=plan.kind, attempt=sends,
@@ -461,13 +538,8 @@ class Engine:
         except AuthError:
             raise
         except (ApiError, DataError) as exc:
-            settle = (
-                cause.settle_seconds
-                if isinstance(cause, OutcomeUnknownError) and not cause.refused
-                else None
-            )
             self._failed(event, plan.kind, f"{cause}; then the re-read failed: {exc}",
-                         settle_seconds=settle)  # fmt: skip
+                         settle_seconds=_settle_seconds(cause))  # fmt: skip
             return True
 
     def _found_done(self, event: Event, plan: Plan, reconcile: Reconciler) -> bool:
@@ -544,14 +616,13 @@ class Engine:
         self, event: Event, plan: Plan, remote_id: str, *, reconciled: bool
     ) -> None:
         now = self.clock.now()
-        changes: dict[str, Any] = {
-            "state": "done", "remote_id": remote_id, "last_error": None,
-            "next_attempt_at": None,
-        }  # fmt: skip
-        if plan.kind == "magento_refund" and remote_id.isdigit():
-            changes["magento_creditmemo_id"] = int(remote_id)
+        created_memo = plan.kind == "magento_refund" and remote_id.isdigit()
         with self.store.unit_of_work():
-            self.store.ledger.update(event.key, now, **changes)
+            self.store.ledger.update(
+                event.key, now, state="done", remote_id=remote_id, last_error=None,
+                next_attempt_at=None,
+                magento_creditmemo_id=int(remote_id) if created_memo else UNSET,
+            )  # fmt: skip
             self.timeline(
                 event, "done",
                 f"{plan.kind} done (remote id {remote_id})"
@@ -587,7 +658,7 @@ class Engine:
             delay = max(delay, settle_seconds + SETTLE_MARGIN_SECONDS)
         next_at = now + timedelta(seconds=delay)
         if self.dry_run:
-            self._count_failure(event, action, error, iso(next_at))
+            self._count_failure(event, action, error, next_at)
             return
         with self.store.unit_of_work():
             if existing is None:
@@ -603,21 +674,26 @@ class Engine:
             # The row stays "failed": its next attempt re-reads the remote side first.
             self.store.ledger.update(
                 event.key, now, state="failed", last_error=error,
-                next_attempt_at=iso(next_at), payload=payload,
+                next_attempt_at=next_at, payload=payload,
             )  # fmt: skip
             self.timeline(event, "failed", f"{action} failed: {error}",
-                          next_attempt_at=iso(next_at))  # fmt: skip
-        self._count_failure(event, action, error, iso(next_at))
+                          next_attempt_at=next_at)  # fmt: skip
+        self._count_failure(event, action, error, next_at)
 
     def _count_failure(
-        self, event: Event, action: str, error: str, next_attempt_at: str
+        self, event: Event, action: str, error: str, next_attempt_at: datetime
     ) -> None:
         self.report.failures += 1
         self.report.counts["failed"] += 1
         self._log_action(event, "failed", action=action, error=error,
-                         next_attempt_at=next_attempt_at, level="warning")  # fmt: skip
+                         next_attempt_at=next_attempt_at.isoformat(timespec="seconds"),
+                         level="warning")  # fmt: skip
 
-    def _attention(self, event: Event, action: str, reason: str) -> None:
+    def _attention(
+        self, event: Event, action: str, reason: str, *, code: str | None = None
+    ) -> None:
+        """``needs_attention`` with this reason; ``code`` replaces the row's reason_code
+        (an error's reason has none)."""
         now = self.clock.now()
         self.report.counts["needs_attention"] += 1
         self._log_action(event, "needs_attention", action=action, reason=reason,
@@ -632,15 +708,12 @@ class Engine:
                     event.key, scope=self.scope, store_name=self.cfg.name,
                     direction=event.direction, action=action, now=now,
                     state="needs_attention", payload=event.payload, reason=reason,
-                    **event.ids,
+                    reason_code=code, **event.ids,
                 )  # fmt: skip
             self.store.ledger.update(
-                event.key,
-                now,
-                state="needs_attention",
-                reason=reason,
-                next_attempt_at=None,
-            )
+                event.key, now, state="needs_attention", reason=reason,
+                reason_code=code, next_attempt_at=None,
+            )  # fmt: skip
             self.timeline(event, "attention", reason)
         self._note_attention(event.key)
 
@@ -660,6 +733,19 @@ class Engine:
             "action", direction=event.direction, key=event.key, outcome=outcome,
             dry_run=self.dry_run, **ids, **fields,
         )  # fmt: skip
+
+
+def _settle_seconds(exc: ApiError | DataError) -> float | None:
+    """How long a write may still be completing on the server: only a maybe-applied one."""
+    if isinstance(exc, OutcomeUnknownError) and not exc.refused:
+        return exc.settle_seconds
+    return None
+
+
+def _code(decision: Decision) -> str | None:
+    """A decision's ``code`` as stored in ``reason_code`` (decisions may have none)."""
+    code = getattr(decision, "code", None)
+    return None if code is None else str(code)
 
 
 def _failed_rounds(entry: LedgerEntry | None) -> int:
