@@ -70,26 +70,8 @@ def run_store_cycle(
     started = time.monotonic()
     try:
         if not dry_run:
-            for entry in store.ledger.due(shop.scope, clock.now()):
-                engine.check_stop()
-                payload = entry.payload_dict()
-                with engine.event_scope(_retry_event(entry)):
-                    if entry.direction == Direction.TIKTOK_TO_MAGENTO:
-                        if cfg.tiktok_cancel_to_magento_refund.enabled:
-                            b.retry(payload)
-                    elif (
-                        entry.direction == Direction.MAGENTO_TO_TIKTOK
-                        and cfg.magento_refund_to_tiktok_cancel.enabled
-                    ):
-                        a.retry(payload)
-        if cfg.tiktok_cancel_to_magento_refund.enabled:
-            b.run()
-        else:
-            b.note_disabled()
-        if cfg.magento_refund_to_tiktok_cancel.enabled:
-            a.run()
-        else:
-            a.note_disabled()
+            _retry_due(engine, a, b)
+        _run_directions(cfg, a, b)
     except StopRequested:
         report.counts["stopped_early"] += 1
         engine.log.info("cycle.stopped", reason="stop requested")
@@ -112,6 +94,37 @@ def run_store_cycle(
         **{f"n_{k}": v for k, v in sorted(report.counts.items())},
     )  # fmt: skip
     return report
+
+
+def _retry_due(engine: Engine, a: MagentoToTikTok, b: TikTokToMagento) -> None:
+    """Re-drive the ledger rows whose next attempt has come, each in its own event scope;
+    rows of a direction that is now off wait until it is on again."""
+    cfg = engine.cfg
+    for entry in engine.store.ledger.due(engine.scope, engine.clock.now()):
+        engine.check_stop()
+        payload = entry.payload_dict()
+        with engine.event_scope(_retry_event(entry)):
+            if entry.direction == Direction.TIKTOK_TO_MAGENTO:
+                if cfg.tiktok_cancel_to_magento_refund.enabled:
+                    b.retry(payload)
+            elif (
+                entry.direction == Direction.MAGENTO_TO_TIKTOK
+                and cfg.magento_refund_to_tiktok_cancel.enabled
+            ):
+                a.retry(payload)
+
+
+def _run_directions(cfg: StoreConfig, a: MagentoToTikTok, b: TikTokToMagento) -> None:
+    """Direction B, then A; a direction that is off is noted, so that switching it back
+    on starts fresh."""
+    if cfg.tiktok_cancel_to_magento_refund.enabled:
+        b.run()
+    else:
+        b.note_disabled()
+    if cfg.magento_refund_to_tiktok_cancel.enabled:
+        a.run()
+    else:
+        a.note_disabled()
 
 
 def _retry_event(entry: LedgerEntry) -> Event:
