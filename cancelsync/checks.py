@@ -10,9 +10,9 @@ from typing import TextIO
 from cancelsync.clients.checks import CheckResult
 from cancelsync.clients.magento.checks import check_magento
 from cancelsync.clients.tiktok.checks import check_tiktok
-from cancelsync.config import Config
+from cancelsync.config import StoreConfig
 from cancelsync.errors import CancelSyncError
-from cancelsync.store import Store
+from cancelsync.wiring import ClientFactory
 
 
 def _print(section: str, results: list[CheckResult], out: TextIO) -> bool:
@@ -32,35 +32,29 @@ def _print(section: str, results: list[CheckResult], out: TextIO) -> bool:
     return ok
 
 
-def run_online_checks(config: Config, out: TextIO) -> int:
-    from cancelsync.service import Worker
-
-    store = Store.open(config.worker.database)
-    worker = Worker(config, store)
-    all_ok = True
-    try:
-        all_ok &= _print(
-            f"magento ({config.magento.base_url}, auth {config.magento.auth}):",
-            check_magento(worker.magento, auth_mode=config.magento.auth),
-            out,
-        )
-        for cfg in config.stores:
-            if not cfg.enabled:
-                print(f"tiktok store {cfg.name}: disabled, not checked", file=out)
-                continue
-            clients = worker.tiktok_for(cfg)
-            try:
-                results = check_tiktok(clients.tiktok, cfg, clock=worker.clock)
-            except CancelSyncError as exc:
-                results = [CheckResult("tiktok", False, str(exc), fix=None)]
-            finally:
-                clients.session.close()
-            all_ok &= _print(f"tiktok store {cfg.name}:", results, out)
-    finally:
-        worker.close()
-        store.close()
+def run_online_checks(clients: ClientFactory, out: TextIO) -> int:
+    """Probe Magento, then every enabled store's TikTok shop; print each result."""
+    config = clients.config
+    all_ok = _print(
+        f"magento ({config.magento.base_url}, auth {config.magento.auth}):",
+        check_magento(clients.magento, auth_mode=config.magento.auth),
+        out,
+    )
+    for cfg in config.stores:
+        if not cfg.enabled:
+            print(f"tiktok store {cfg.name}: disabled, not checked", file=out)
+            continue
+        all_ok &= _print(f"tiktok store {cfg.name}:", _check_store(clients, cfg), out)
     print(
         "all checks passed" if all_ok else "some checks failed (see fix: lines)",
         file=out,
     )
     return 0 if all_ok else 1
+
+
+def _check_store(clients: ClientFactory, cfg: StoreConfig) -> list[CheckResult]:
+    with clients.tiktok(cfg) as tt:
+        try:
+            return check_tiktok(tt.api, cfg, clock=clients.clock)
+        except CancelSyncError as exc:
+            return [CheckResult("tiktok", False, str(exc), fix=None)]

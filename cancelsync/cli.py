@@ -16,7 +16,7 @@ from typing import NoReturn, TextIO
 from cancelsync import __version__
 from cancelsync.config import Config, default_config_path, load_config
 from cancelsync.errors import CancelSyncError, ConfigError, LockHeldError
-from cancelsync.log import configure_logging
+from cancelsync.log import Redactor, configure_logging
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -152,9 +152,10 @@ def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
         configure_logging("auto")
         return commands.sandbox(args, out)
     config = _load(args)
-    configure_logging(config.worker.log_format, secrets=config.secrets())
+    redactor = Redactor(config.secrets())
+    configure_logging(config.worker.log_format, redactor)
     if args.command == "check":
-        return commands.check(config, out, offline=args.offline)
+        return commands.check(config, out, redactor=redactor, offline=args.offline)
     if args.command == "status":
         return commands.status(config, out, as_json=args.json)
     if args.command == "explain":
@@ -162,18 +163,18 @@ def _dispatch(args: argparse.Namespace, out: TextIO) -> int:
     if args.command == "retry":
         return commands.retry(config, out, action_id=args.action_id, all_=args.all)
     if args.command == "reasons":
-        return commands.reasons(config, out, store_name=args.store, order_id=args.order)
+        return commands.reasons(config, out, redactor=redactor, store_name=args.store,
+                                order_id=args.order)  # fmt: skip
     if args.command == "connect":
-        return commands.connect(
-            config, out, store_name=args.store, auth_code=args.auth_code
-        )
+        return commands.connect(config, out, redactor=redactor, store_name=args.store,
+                                auth_code=args.auth_code)  # fmt: skip
     if args.command == "run":
         if args.store and not args.once:
             raise ConfigError(["--store only works with --once"])
         if args.dry_run and not args.once:
             raise ConfigError(["--dry-run only works with --once"])
-        return commands.run(config, out, once=args.once, store_name=args.store,
-                            dry_run=args.dry_run)  # fmt: skip
+        return commands.run(config, out, redactor=redactor, once=args.once,
+                            store_name=args.store, dry_run=args.dry_run)  # fmt: skip
     raise ConfigError([f"unknown command {args.command!r}"])  # pragma: no cover
 
 

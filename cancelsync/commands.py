@@ -6,13 +6,19 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any, TextIO
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from typing import TYPE_CHECKING, Any, TextIO
 
 from cancelsync.config import Config, StoreConfig
 from cancelsync.errors import ConfigError
 from cancelsync.lock import InstanceLock
+from cancelsync.log import Redactor
 from cancelsync.scopes import store_scope, token_scope
 from cancelsync.store import Store
+
+if TYPE_CHECKING:
+    from cancelsync.wiring import ClientFactory
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -21,26 +27,46 @@ def open_store(config: Config) -> Store:
     return Store.open(config.worker.database)
 
 
+@contextmanager
+def _client_factory(
+    config: Config, store: Store, redactor: Redactor
+) -> Iterator[ClientFactory]:
+    """The one ``ClientFactory`` of a command, closed on exit."""
+    # Imported here: `check --offline`, `status` and friends never load the HTTP clients.
+    from cancelsync import wiring
+
+    clients = wiring.ClientFactory(config, store, redactor=redactor)
+    try:
+        yield clients
+    finally:
+        clients.close()
+
+
 # --------------------------------------------------------------------------- run
 
 
 def run(
-    config: Config, out: TextIO, *, once: bool, store_name: str | None, dry_run: bool
+    config: Config,
+    out: TextIO,
+    *,
+    redactor: Redactor,
+    once: bool,
+    store_name: str | None,
+    dry_run: bool,
 ) -> int:
     from cancelsync.service import Worker
 
     if store_name is not None:
         config.store(store_name)  # unknown name → ConfigError (exit 2)
-    with InstanceLock(config.worker.database):
-        store = open_store(config)
-        worker = Worker(config, store)
-        try:
-            if not once:
-                return worker.serve()
-            reports = worker.run_once(store_name=store_name, dry_run=dry_run)
-        finally:
-            worker.close()
-            store.close()
+    with (
+        InstanceLock(config.worker.database),
+        closing(open_store(config)) as store,
+        _client_factory(config, store, redactor) as clients,
+    ):
+        worker = Worker(config, store, clients)
+        if not once:
+            return worker.serve()
+        reports = worker.run_once(store_name=store_name, dry_run=dry_run)
     if dry_run or out.isatty():
         for report in reports:
             _print_report(report, out)
@@ -73,45 +99,16 @@ def _print_report(report: Any, out: TextIO) -> None:
 # --------------------------------------------------------------------------- connect
 
 
-def connect(config: Config, out: TextIO, *, store_name: str, auth_code: str) -> int:
-    from cancelsync.service import Worker
-    from cancelsync.shops import pick_shop
-
+def connect(
+    config: Config, out: TextIO, *, redactor: Redactor, store_name: str, auth_code: str
+) -> int:
     cfg = config.store(store_name)
-    with InstanceLock(config.worker.database):
-        store = open_store(config)
-        worker = Worker(config, store)
-        clients = worker.tiktok_for(cfg)
-        try:
-            from cancelsync.clients.tiktok.tokens import (
-                TikTokAuthClient,
-                pair_from_grant,
-            )
-            from cancelsync.store import seed_fingerprint
-
-            tt = config.tiktok
-            auth = TikTokAuthClient(
-                clients.session,
-                auth_base_url=tt.auth_base_url,
-                app_key=cfg.app_key,
-                app_secret=cfg.app_secret,
-                timeout=tt.timeout_seconds,
-                verify=tt.verify_tls,
-            )
-            grant = auth.exchange_code(auth_code)
-            seed = seed_fingerprint(cfg.access_token, cfg.refresh_token)
-            store.tokens.save(
-                token_scope(store, cfg),
-                pair_from_grant(grant),
-                seed,
-                worker.clock.now(),
-            )
-            shop = pick_shop(clients.tiktok.get_authorized_shops(), cfg)
-            binding = worker.bind_shop(cfg, shop)
-        finally:
-            clients.session.close()
-            worker.close()
-            store.close()
+    with (
+        InstanceLock(config.worker.database),
+        closing(open_store(config)) as store,
+        _client_factory(config, store, redactor) as clients,
+    ):
+        shop, binding = clients.connect(cfg, auth_code)
     print(
         f"connected store {cfg.name} to TikTok shop {shop.tiktok_shop_id} ({shop.name}), "
         f"region {shop.region} → market {cfg.market or binding.market}; tokens saved in "
@@ -125,7 +122,12 @@ def connect(config: Config, out: TextIO, *, store_name: str, auth_code: str) -> 
 
 
 def reasons(
-    config: Config, out: TextIO, *, store_name: str, order_id: str | None
+    config: Config,
+    out: TextIO,
+    *,
+    redactor: Redactor,
+    store_name: str,
+    order_id: str | None,
 ) -> int:
     from cancelsync import reasons as reason_tables
 
@@ -137,7 +139,7 @@ def reasons(
         store.close()
     market = cfg.market or (binding.market if binding else None)
     if order_id is not None:
-        return _live_reasons(config, cfg, out, order_id)
+        return _live_reasons(config, cfg, out, order_id, redactor)
     if not market:
         raise ConfigError(
             [
@@ -168,19 +170,16 @@ def reasons(
     return EXIT_OK
 
 
-def _live_reasons(config: Config, cfg: StoreConfig, out: TextIO, order_id: str) -> int:
-    from cancelsync.service import Worker
-
-    store = open_store(config)
-    worker = Worker(config, store)
-    clients = worker.tiktok_for(cfg)
-    try:
-        worker.resolve_shop(cfg, clients)
-        names = clients.tiktok.eligible_cancel_reasons(order_id)
-    finally:
-        clients.session.close()
-        worker.close()
-        store.close()
+def _live_reasons(
+    config: Config, cfg: StoreConfig, out: TextIO, order_id: str, redactor: Redactor
+) -> int:
+    with (
+        closing(open_store(config)) as store,
+        _client_factory(config, store, redactor) as clients,
+        clients.tiktok(cfg) as tt,
+    ):
+        clients.resolve_shop(cfg, tt)
+        names = tt.api.eligible_cancel_reasons(order_id)
     if names is None:
         print("TikTok's eligibility endpoint is not available for this shop", file=out)
         return EXIT_FAILURE
@@ -204,7 +203,7 @@ def sandbox(args: Any, out: TextIO) -> int:
 # --------------------------------------------------------------------------- check
 
 
-def check(config: Config, out: TextIO, *, offline: bool) -> int:
+def check(config: Config, out: TextIO, *, redactor: Redactor, offline: bool) -> int:
     stores = ", ".join(
         s.name + ("" if s.enabled else " (disabled)") for s in config.stores
     )
@@ -216,7 +215,11 @@ def check(config: Config, out: TextIO, *, offline: bool) -> int:
         return EXIT_OK
     from cancelsync.checks import run_online_checks
 
-    return run_online_checks(config, out)
+    with (
+        closing(open_store(config)) as store,
+        _client_factory(config, store, redactor) as clients,
+    ):
+        return run_online_checks(clients, out)
 
 
 # --------------------------------------------------------------------------- status

@@ -3,7 +3,9 @@
 JSON when stderr is not a TTY (journald, cron mail), the console renderer on one;
 ``worker.log_format`` overrides. A redaction processor replaces every configured secret value
 (and anything under a secret-looking key) wherever it appears in an event, so no token, app
-secret or signature is ever printed. APScheduler's stdlib logs go through the same processors.
+secret or signature is ever printed. The ``Redactor`` is made by the entry point from the
+config's secrets and passed in; the client factory adds tokens to it as they arrive. APScheduler's
+stdlib logs go through the same processors.
 """
 
 from __future__ import annotations
@@ -32,17 +34,14 @@ class Redactor:
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._values: set[str] = set()
         self._pattern: re.Pattern[str] | None = None
-        self.set_secrets(secrets)
-
-    def set_secrets(self, secrets: Iterable[str]) -> None:
-        """Replace the set of secret values (ignoring values too short to be secrets)."""
-        self._values = {s for s in secrets if s and len(s) >= 4}
-        self._compile()
+        self.add(*secrets)
 
     def add(self, *secrets: str) -> None:
-        """Add secrets learned at run time (e.g. rotated tokens)."""
-        self._values.update(s for s in secrets if s and len(s) >= 4)
-        self._compile()
+        """Add secret values (ignoring values too short to be secrets), e.g. rotated tokens."""
+        new = {s for s in secrets if s and len(s) >= 4} - self._values
+        if new:  # called for every stored token read: recompile only on news
+            self._values |= new
+            self._compile()
 
     def _compile(self) -> None:
         # Longest first so a secret containing another is replaced whole.
@@ -84,11 +83,6 @@ class Redactor:
         return event_dict
 
 
-# The one redactor of the process; configure_logging() feeds it the config's secrets and the
-# token store adds rotated tokens as they arrive.
-REDACTOR = Redactor()
-
-
 def _render_exc(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> Any:
     # Render exception text *before* redaction so tracebacks are scrubbed too.
     return structlog.processors.format_exc_info(logger, method, event_dict)
@@ -118,19 +112,23 @@ class _Scrubbed:
 
 def configure_logging(
     log_format: str = "auto",
-    secrets: Iterable[str] = (),
+    redactor: Redactor | None = None,
     stream: TextIO | None = None,
     level: int = logging.INFO,
 ) -> None:
-    """Configure structlog (and stdlib logging) once, at the entry point."""
+    """Configure structlog (and stdlib logging) once, at the entry point.
+
+    ``redactor`` (made from the config's secrets) is used as is, not copied: tokens the
+    client factory adds to it later are scrubbed from every line after that.
+    """
     stream = stream or sys.stderr
-    REDACTOR.set_secrets(secrets)
+    redactor = redactor or Redactor()
     as_json = log_format == "json" or (log_format == "auto" and not stream.isatty())
     renderer: Any = _Scrubbed(
         structlog.processors.JSONRenderer(sort_keys=False)
         if as_json
         else structlog.dev.ConsoleRenderer(colors=stream.isatty()),
-        REDACTOR,
+        redactor,
     )
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -139,7 +137,7 @@ def configure_logging(
     ]
     if as_json:
         shared.append(_render_exc)
-    shared.append(REDACTOR)
+    shared.append(redactor)
     structlog.configure(
         processors=[*shared, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(level),

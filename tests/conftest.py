@@ -12,7 +12,6 @@ import structlog
 import structlog.testing
 
 from cancelsync.clock import FakeClock
-from cancelsync.log import REDACTOR
 from cancelsync.store import Store
 
 # The smallest config `load_config` accepts: literal credentials, one store, no env vars.
@@ -93,5 +92,4 @@ def reset_logging() -> Iterator[None]:
     structlog.reset_defaults()
     root.handlers[:] = handlers
     root.setLevel(level)
-    REDACTOR.set_secrets(())
     structlog.contextvars.clear_contextvars()

@@ -21,7 +21,7 @@ from cancelsync.config import (
     load_config,
 )
 from cancelsync.errors import ConfigError
-from cancelsync.log import configure_logging, get_logger
+from cancelsync.log import Redactor, configure_logging, get_logger
 
 WriteConfig = Callable[..., Path]
 
@@ -862,7 +862,7 @@ def test_secrets_from_files_reach_the_log_redactor(
     config = load_config(write_config(tmp_path, text), environ={})
     assert "file-secret-4f9c2e" in config.secrets()
     stream = io.StringIO()
-    configure_logging("json", secrets=config.secrets(), stream=stream)
+    configure_logging("json", Redactor(config.secrets()), stream=stream)
     get_logger().info("request.sent", url="https://x.test/?k=file-secret-4f9c2e")
     assert "file-secret-4f9c2e" not in stream.getvalue()
     assert json.loads(stream.getvalue())["url"] == "https://x.test/?k=***"

@@ -64,7 +64,7 @@ def log_everything(log: Any) -> None:
 def test_secret_values_never_reach_json_output() -> None:
     """A configured secret is replaced in messages, nested data, objects and tracebacks."""
     stream = io.StringIO()
-    configure_logging("json", secrets=[SECRET, TOKEN], stream=stream)
+    configure_logging("json", Redactor([SECRET, TOKEN]), stream=stream)
     log_everything(structlog.get_logger())
     text = stream.getvalue()
     assert SECRET not in text
@@ -83,7 +83,7 @@ def test_secret_values_never_reach_json_output() -> None:
 def test_secret_values_never_reach_console_output() -> None:
     """The console renderer's own tracebacks and reprs are scrubbed as well."""
     stream = io.StringIO()
-    configure_logging("console", secrets=[SECRET, TOKEN], stream=stream)
+    configure_logging("console", Redactor([SECRET, TOKEN]), stream=stream)
     log_everything(structlog.get_logger())
     text = stream.getvalue()
     assert "bad signature for ***" in text
@@ -94,7 +94,7 @@ def test_secret_values_never_reach_console_output() -> None:
 def test_stdlib_logs_go_through_the_same_redaction() -> None:
     """APScheduler-style stdlib records are rendered as JSON and scrubbed."""
     stream = io.StringIO()
-    configure_logging("json", secrets=[SECRET], stream=stream)
+    configure_logging("json", Redactor([SECRET]), stream=stream)
     stdlib = logging.getLogger("apscheduler.scheduler")
     stdlib.warning("job failed with %s", SECRET)
     try:
@@ -142,15 +142,27 @@ def test_empty_values_under_secret_keys_show_as_empty() -> None:
 
 
 def test_redactor_value_rules() -> None:
-    """Short values are not treated as secrets; added secrets apply; longest match wins."""
+    """Short values are not secrets; added ones apply; longest match wins; no sharing."""
     redactor = Redactor(["abc", "secret-1"])
     assert redactor.scrub("abc secret-1") == f"abc {REDACTED}"
     redactor.add("rotated-token-1", "")
     assert redactor.scrub("t=rotated-token-1") == f"t={REDACTED}"
-    redactor.set_secrets(["secret-1", "secret-1-long"])
+    redactor.add("secret-1-long")
     assert redactor.scrub("secret-1-long") == REDACTED
-    assert redactor.scrub("rotated-token-1") == "rotated-token-1"
     assert redactor.scrub_text("x secret-1 y") == f"x {REDACTED} y"
+    assert Redactor(["secret-1"]).scrub("rotated-token-1") == "rotated-token-1"
+
+
+def test_secrets_added_after_configuration_are_redacted() -> None:
+    """configure_logging uses the redactor it is given, so later additions apply."""
+    stream = io.StringIO()
+    redactor = Redactor([SECRET])
+    configure_logging("json", redactor, stream=stream)
+    redactor.add(TOKEN)  # what the client factory does with a rotated token
+    get_logger().info("token.rotated", note=f"now {TOKEN}", other=SECRET)
+    assert TOKEN not in stream.getvalue()
+    (line,) = json_lines(stream)
+    assert (line["note"], line["other"]) == (f"now {REDACTED}", REDACTED)
 
 
 def test_redactor_keeps_container_types_and_plain_values() -> None:

@@ -1,7 +1,7 @@
 """Fixtures for end-to-end sync tests: both simulators on loopback, driven through the CLI.
 
-Retry waits are recorded in ``Harness.sleeps``, never slept: the CLI's ``Worker`` is given a
-``RetryPolicy`` with an injected sleep (the same policy the clients and the engine use).
+Retry waits are recorded in ``Harness.sleeps``, never slept: the CLI's ``ClientFactory`` is
+given a ``RetryPolicy`` with an injected sleep (the same policy the clients and the engine use).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from cancelsync import service
+from cancelsync import wiring
 from cancelsync.cli import main
 from cancelsync.clients.http import RetryPolicy
 from cancelsync.sandbox.harness import Sandbox
@@ -73,14 +73,14 @@ class Harness:
 
 
 def _record_waits(monkeypatch: pytest.MonkeyPatch, sleeps: list[float]) -> None:
-    """The CLI builds ``Worker(config, store)``: give it a policy whose sleep records."""
-    real = service.Worker
+    """The CLI builds a ``ClientFactory``: give it a policy whose sleep records."""
+    real = wiring.ClientFactory
 
-    def worker(*args: Any, **kw: Any) -> service.Worker:
+    def factory(*args: Any, **kw: Any) -> wiring.ClientFactory:
         kw.setdefault("retry", RetryPolicy(sleep=sleeps.append))
         return real(*args, **kw)
 
-    monkeypatch.setattr(service, "Worker", worker)
+    monkeypatch.setattr(wiring, "ClientFactory", factory)
 
 
 @pytest.fixture

@@ -237,8 +237,10 @@ def test_stop_request_finishes_the_action_in_flight_and_keeps_the_cursor(
     """A stop between events ends the cycle; the rest is picked up by the next run."""
     from cancelsync.clients.magento.client import MagentoClient
     from cancelsync.config import load_config
+    from cancelsync.log import Redactor
     from cancelsync.service import Worker
     from cancelsync.store import Store
+    from cancelsync.wiring import ClientFactory
 
     harness.sb.add_store("us-main")
     placed = [
@@ -250,7 +252,8 @@ def test_stop_request_finishes_the_action_in_flight_and_keeps_the_cursor(
     harness.sb.write_config(harness.config_path)
     config = load_config(harness.config_path)
     store = Store.open(config.worker.database)
-    worker = Worker(config, store)
+    clients = ClientFactory(config, store, redactor=Redactor())
+    worker = Worker(config, store, clients)
     real_refund = MagentoClient.refund_order
 
     def refund_then_stop(self: MagentoClient, *args: object, **kwargs: object) -> int:
@@ -265,7 +268,7 @@ def test_stop_request_finishes_the_action_in_flight_and_keeps_the_cursor(
             f"shop:{harness.sb.demo.shop_id}", "tiktok.cancellations"
         )
     finally:
-        worker.close()
+        clients.close()
         store.close()
 
     assert reports[0].ok
