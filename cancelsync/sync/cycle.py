@@ -19,7 +19,13 @@ from cancelsync.config import StoreConfig, WorkerConfig
 from cancelsync.directions import Direction
 from cancelsync.errors import ApiError, CancelSyncError
 from cancelsync.store import LedgerEntry, Store
-from cancelsync.sync.engine import CycleReport, Engine, Event, StopRequested
+from cancelsync.sync.engine import (
+    DEFAULT_WRITE_TIMEOUT_SECONDS,
+    CycleReport,
+    Engine,
+    Event,
+    StopRequested,
+)
 from cancelsync.sync.magento_to_tiktok import MagentoToTikTok
 from cancelsync.sync.ports import MagentoPort, TikTokPort
 from cancelsync.sync.tiktok_to_magento import TikTokToMagento
@@ -48,6 +54,7 @@ def run_store_cycle(
     other_stores_claim: bool = False,
     should_stop: Callable[[], bool] = lambda: False,
     retry: RetryPolicy | None = None,
+    write_timeout_seconds: float = DEFAULT_WRITE_TIMEOUT_SECONDS,
 ) -> CycleReport:
     """Run one cycle and record it; never raises for API trouble (it is in the report).
 
@@ -59,6 +66,7 @@ def run_store_cycle(
         store=store, cfg=cfg, worker=worker, scope=shop.scope, clock=clock,
         report=report, dry_run=dry_run, should_stop=should_stop,
         retry=retry or getattr(tiktok, "retry_policy", None),
+        write_timeout_seconds=write_timeout_seconds,
     )  # fmt: skip
     b = TikTokToMagento(
         engine, shop_id=shop.tiktok_shop_id, magento=magento, tiktok=tiktok

@@ -98,6 +98,7 @@ MAX_BACKOFF_SECONDS = 3600
 # least the client timeout plus this before re-reading and maybe sending again: the server
 # may finish the request after we stopped waiting for it.
 SETTLE_MARGIN_SECONDS = 60
+DEFAULT_WRITE_TIMEOUT_SECONDS = 30.0  # the clients' default timeout_seconds
 # This many events in a row failing with retryable errors, none handled in between, means
 # the platform is down rather than one event bad: the store's cycle stops there (cursors
 # kept, nothing lost) instead of failing every event of the backlog one by one.
@@ -261,8 +262,14 @@ class Engine:
         dry_run: bool = False,
         should_stop: Callable[[], bool] = lambda: False,
         retry: RetryPolicy | None = None,
+        write_timeout_seconds: float = DEFAULT_WRITE_TIMEOUT_SECONDS,
     ) -> None:
         self.should_stop = should_stop
+        # A send's row holds until then: if this process dies mid-send, the write may
+        # still complete on the server, so no later run may re-read (and re-send) sooner.
+        self.in_flight_hold = timedelta(
+            seconds=write_timeout_seconds + SETTLE_MARGIN_SECONDS
+        )
         self.retry = retry or RetryPolicy()
         self._retryable_streak = 0  # events failed in a row with retryable errors
         self.store = store
@@ -503,9 +510,12 @@ class Engine:
                     direction=event.direction, action=plan.kind, now=now,
                     payload=payload, reason=note or None, **event.ids,
                 )  # fmt: skip
+            # next_attempt_at on a pending row is a hold, not a schedule: it only
+            # matters when the process dies during the send (the outcome then
+            # settles first); every finished send overwrites it.
             self.store.ledger.update(
                 event.key, now, state="pending", action=plan.kind, attempts=attempts,
-                payload=payload, next_attempt_at=None,
+                payload=payload, next_attempt_at=now + self.in_flight_hold,
             )  # fmt: skip
             self.timeline(event, "attempt", f"{plan.kind} attempt {attempts}",
                           plan=_plan_summary(plan))  # fmt: skip

@@ -54,6 +54,7 @@ from cancelsync.store import LedgerEntry, Store
 from cancelsync.store.db import iso
 from cancelsync.sync.cycle import ShopContext, run_store_cycle
 from cancelsync.sync.engine import (
+    DEFAULT_WRITE_TIMEOUT_SECONDS,
     OUTAGE_STREAK,
     SEND_ERRORS,
     SETTLE_MARGIN_SECONDS,
@@ -980,3 +981,39 @@ def test_lookups_and_stop_checks_leave_state_alone(
     wet.apply(Remote())
     assert wet.engine.entry(KEY) == wet.row()
     assert timeline(store) == ["seen", "attempt", "done"]
+
+
+# ---------------------------------------------------------------------- dying mid-send
+
+
+class Killed(BaseException):
+    """The process dies while the request is in flight (SIGKILL, power loss)."""
+
+
+def test_a_send_cut_short_by_death_is_held_until_it_settles(rig: Rig) -> None:
+    """A row whose send never returned is not re-read (and so not re-sent) before the
+    client timeout plus the settle margin: a slow write may still complete."""
+    def die(plan: Plan) -> str:
+        raise Killed
+
+    with pytest.raises(Killed):
+        rig.engine.apply(event(), Apply(REFUND), die, Remote().reconcile)
+
+    row = rig.row()
+    assert row.state == "pending"
+    assert row.attempts == 1
+    hold = DEFAULT_WRITE_TIMEOUT_SECONDS + SETTLE_MARGIN_SECONDS
+    assert row.next_attempt_at == rig.later(hold)
+    rig.clock.advance(1)
+    assert rig.store.ledger.due(SCOPE, rig.clock.now()) == []
+    rig.clock.advance(hold)
+    assert [
+        e.idempotency_key for e in rig.store.ledger.due(SCOPE, rig.clock.now())
+    ] == [KEY]
+
+
+def test_a_finished_send_lifts_the_hold(rig: Rig) -> None:
+    """Done clears the in-flight hold; a failure replaces it with its own schedule."""
+    rig.apply(Remote(sends=["12"]))
+    assert rig.row().next_attempt_at is None
+    assert rig.row().state == "done"

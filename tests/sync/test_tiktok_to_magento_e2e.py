@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from cancelsync.sandbox.common import Fault
@@ -216,12 +218,21 @@ def test_crash_after_write_before_ledger_update_gives_one_refund(
     with pytest.raises(Crash):
         harness.run("run", "--once")
     assert len(harness.memos(placed.magento_entity_id)) == 1
+    scope = harness.status()["stores"][0]["scope"]
     store = harness.store()
-    pending = store.ledger.in_state(harness.status()["stores"][0]["scope"], "pending")
+    pending = store.ledger.in_state(scope, "pending")
     store.close()
     assert len(pending) == 1
 
     monkeypatch.setattr(Engine, "_done", real_done)
+    # At once, the row is held (the write could still be in flight): nothing happens.
+    assert harness.run("run", "--once")[0] == 0
+    assert harness.refund_posts() == 1
+    # Once the hold has passed, the row is re-read and found done, not sent again.
+    store = harness.store()
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    store.ledger.update(pending[0].idempotency_key, past, next_attempt_at=past)
+    store.close()
     rc, _ = harness.run("run", "--once")
 
     assert rc == 0
