@@ -14,8 +14,8 @@ from cancelsync.config import Config, StoreConfig
 from cancelsync.errors import ConfigError
 from cancelsync.lock import InstanceLock
 from cancelsync.log import Redactor
-from cancelsync.scopes import store_scope, token_scope
-from cancelsync.store import Store
+from cancelsync.store import LedgerEntry, Link, Store
+from cancelsync.store.history import TimelineEvent
 
 if TYPE_CHECKING:
     from cancelsync.wiring import ClientFactory
@@ -129,14 +129,9 @@ def reasons(
     store_name: str,
     order_id: str | None,
 ) -> int:
-    from cancelsync import reasons as reason_tables
-
     cfg = config.store(store_name)
-    store = open_store(config)
-    try:
+    with closing(open_store(config)) as store:
         binding = store.shops.get(cfg.name)
-    finally:
-        store.close()
     market = cfg.market or (binding.market if binding else None)
     if order_id is not None:
         return _live_reasons(config, cfg, out, order_id, redactor)
@@ -146,7 +141,6 @@ def reasons(
                 f"stores[{cfg.name}].market: unknown; set market or run `cancelsync connect`"
             ]
         )
-    configured = cfg.magento_refund_to_tiktok_cancel.cancel_reason
     print(
         f"TikTok seller cancel reasons for store {cfg.name} (market {market}):",
         file=out,
@@ -154,20 +148,30 @@ def reasons(
     for status, label in (("UNPAID", "unpaid orders (UNPAID)"),
                           ("AWAITING_SHIPMENT", "paid orders (ON_HOLD, AWAITING_SHIPMENT)")):  # fmt: skip
         print(f"  {label}:", file=out)
-        for key, meaning in reason_tables.reasons_for(market, status).items():
-            print(f"    {key:<66} {meaning}", file=out)
-        chosen = reason_tables.translate_reason(
-            configured, market=market, order_status=status
-        )
-        print(
-            f"    → configured {configured!r} becomes: {chosen or 'NO KEY (needs attention)'}",
-            file=out,
-        )
+        _print_reason_table(cfg, market, status, out)
     print(
         "  shipped, delivered or completed orders cannot be cancelled (return/refund).",
         file=out,
     )
     return EXIT_OK
+
+
+def _print_reason_table(
+    cfg: StoreConfig, market: str, status: str, out: TextIO
+) -> None:
+    """The reason keys for orders in ``status`` and what the configured reason becomes."""
+    from cancelsync import reasons as reason_tables
+
+    for key, meaning in reason_tables.reasons_for(market, status).items():
+        print(f"    {key:<66} {meaning}", file=out)
+    configured = cfg.magento_refund_to_tiktok_cancel.cancel_reason
+    chosen = reason_tables.translate_reason(
+        configured, market=market, order_status=status
+    )
+    print(
+        f"    → configured {configured!r} becomes: {chosen or 'NO KEY (needs attention)'}",
+        file=out,
+    )
 
 
 def _live_reasons(
@@ -225,120 +229,16 @@ def check(config: Config, out: TextIO, *, redactor: Redactor, offline: bool) -> 
 # --------------------------------------------------------------------------- status
 
 
-def status_data(config: Config, store: Store) -> dict[str, Any]:
-    stores = []
-    for cfg in config.stores:
-        scope = store_scope(store, cfg)
-        last = store.cycles.last(scope)
-        binding = store.shops.get(cfg.name)
-        tokens = store.tokens.get(token_scope(store, cfg))
-        attention = store.ledger.in_state(scope, "needs_attention")
-        failed = store.ledger.in_state(scope, "failed")
-        stores.append(
-            {
-                "name": cfg.name,
-                "enabled": cfg.enabled,
-                "scope": scope,
-                "tiktok_shop_id": cfg.shop_id
-                or (binding.tiktok_shop_id if binding else None),
-                "market": cfg.market or (binding.market if binding else None),
-                "directions": {
-                    "tiktok_cancel_to_magento_refund": cfg.tiktok_cancel_to_magento_refund.enabled,
-                    "magento_refund_to_tiktok_cancel": cfg.magento_refund_to_tiktok_cancel.enabled,
-                },
-                "auth": (
-                    {
-                        "status": tokens[0].auth_status,
-                        "error": tokens[0].auth_error,
-                        "access_token_expire_at": tokens[0].access_token_expire_at,
-                    }
-                    if tokens
-                    else {"status": "seed" if cfg.refresh_token else "not connected"}
-                ),
-                "cursors": {
-                    c.stream: c.position
-                    for c in store.cursors.all(scope)
-                    if not c.stream.endswith((".disabled", ".resumed"))
-                },
-                "last_cycle": (
-                    {
-                        "started_at": last.started_at,
-                        "finished_at": last.finished_at,
-                        "outcome": last.outcome,
-                        "counts": last.counts,
-                        "error": last.error,
-                    }
-                    if last
-                    else None
-                ),
-                "actions": store.ledger.counts(scope),
-                "needs_attention": [_entry_brief(e) for e in attention],
-                "failed": [_entry_brief(e) for e in failed],
-            }
-        )
-    return {"database": str(config.worker.database), "stores": stores}
-
-
-def _entry_brief(entry: Any) -> dict[str, Any]:
-    return {
-        "action_id": entry.action_id,
-        "action": entry.action,
-        "direction": entry.direction,
-        "tiktok_order_id": entry.tiktok_order_id,
-        "magento_increment_id": entry.magento_increment_id,
-        "reason": entry.reason,
-        "last_error": entry.last_error,
-        "attempts": entry.attempts,
-        "updated_at": entry.updated_at,
-    }
-
-
 def status(config: Config, out: TextIO, *, as_json: bool) -> int:
-    store = open_store(config)
-    try:
+    from cancelsync.status import render_status, status_data
+
+    with closing(open_store(config)) as store:
         data = status_data(config, store)
-    finally:
-        store.close()
     if as_json:
         json.dump(data, out, indent=2)
         out.write("\n")
-        return EXIT_OK
-    for s in data["stores"]:
-        flag = "" if s["enabled"] else " (disabled)"
-        print(
-            f"store {s['name']}{flag}  [{s['scope']}]  market={s['market'] or '?'}",
-            file=out,
-        )
-        dirs = s["directions"]
-        print(
-            f"  tiktok→magento refund: {'on' if dirs['tiktok_cancel_to_magento_refund'] else 'off'}"
-            f"   magento→tiktok cancel: {'on' if dirs['magento_refund_to_tiktok_cancel'] else 'off'}",
-            file=out,
-        )
-        print(
-            f"  auth: {s['auth']['status']}"
-            + (f" ({s['auth']['error']})" if s["auth"].get("error") else ""),
-            file=out,
-        )
-        for stream, pos in s["cursors"].items():
-            print(f"  cursor {stream}: {pos}", file=out)
-        last = s["last_cycle"]
-        if last:
-            print(
-                f"  last cycle: {last['finished_at']} {last['outcome']}"
-                + (f" — {last['error']}" if last["error"] else ""),
-                file=out,
-            )
-        else:
-            print("  last cycle: never", file=out)
-        counts = ", ".join(f"{k} {v}" for k, v in s["actions"].items())
-        print(f"  actions: {counts}", file=out)
-        for item in s["needs_attention"]:
-            print(
-                f"  ! #{item['action_id']} {item['action']} tiktok {item['tiktok_order_id']}"
-                f" magento {item['magento_increment_id'] or '-'}: {item['reason']}",
-                file=out,
-            )
+    else:
+        render_status(data, out)
     return EXIT_OK
 
 
@@ -346,24 +246,8 @@ def status(config: Config, out: TextIO, *, as_json: bool) -> int:
 
 
 def explain(config: Config, out: TextIO, order_ref: str) -> int:
-    store = open_store(config)
-    try:
-        link = store.links.find_link(order_ref) or store.links.find_by_increment(
-            order_ref
-        )
-        tiktok_id = link.tiktok_order_id if link else order_ref
-        entries = store.ledger.for_order(tiktok_id)
-        if link and link.magento_increment_id:
-            seen = {e.action_id for e in entries}
-            entries += [
-                e for e in store.ledger.for_order(link.magento_increment_id)
-                if e.action_id not in seen
-            ]  # fmt: skip
-        events = store.timeline.for_order(
-            tiktok_id, link.magento_entity_id if link else None, order_ref
-        )
-    finally:
-        store.close()
+    with closing(open_store(config)) as store:
+        link, entries, events = _order_history(store, order_ref)
     if not entries and not events and link is None:
         print(f"nothing recorded for order {order_ref}", file=out)
         return EXIT_FAILURE
@@ -387,6 +271,25 @@ def explain(config: Config, out: TextIO, order_ref: str) -> int:
             file=out,
         )
     return EXIT_OK
+
+
+def _order_history(
+    store: Store, order_ref: str
+) -> tuple[Link | None, list[LedgerEntry], list[TimelineEvent]]:
+    """The link, ledger rows and timeline of a TikTok order id or Magento increment id."""
+    link = store.links.find_link(order_ref) or store.links.find_by_increment(order_ref)
+    tiktok_id = link.tiktok_order_id if link else order_ref
+    entries = store.ledger.for_order(tiktok_id)
+    if link and link.magento_increment_id:
+        seen = {e.action_id for e in entries}
+        entries += [
+            e for e in store.ledger.for_order(link.magento_increment_id)
+            if e.action_id not in seen
+        ]  # fmt: skip
+    events = store.timeline.for_order(
+        tiktok_id, link.magento_entity_id if link else None, order_ref
+    )
+    return link, entries, events
 
 
 # --------------------------------------------------------------------------- retry
