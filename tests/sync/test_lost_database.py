@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from cancelsync.cli import main
+from cancelsync.sandbox.common import Fault
 
 from .conftest import Harness
 
@@ -98,3 +99,30 @@ def test_lost_database_never_cancels_more_tiktok_lines(harness: Harness) -> None
     lines = harness.sb.tiktok.order(placed.tiktok_order_id)["line_items"]
     cancelled = [line for line in lines if line["display_status"] == "CANCELLED"]
     assert len(cancelled) == 1
+
+
+def test_retry_after_an_unknown_outcome_re_reads_before_sending(
+    harness: Harness,
+) -> None:
+    """A partial refund applied with its reply lost, whose re-read then failed, and
+    which a person re-queued with `retry --all`, is found on Magento, not sent again."""
+    harness.sb.add_store("us-main")
+    placed = _partial_buyer_cancel(harness)
+    harness.sb.magento_faults.next_calls(
+        r"POST order/\{id\}/refund", Fault("lost_response")
+    )
+    harness.sb.magento_faults.next_calls(
+        r"GET creditmemos", Fault("status", status=503), count=50
+    )
+    rc, _ = harness.run("run", "--once")
+    assert rc == 1  # the refund's outcome could not be checked
+    assert len(harness.memos(placed.magento_entity_id)) == 1
+    harness.sb.magento_faults.clear()
+
+    assert harness.run("retry", "--all")[0] == 0
+    rc, _ = harness.run("run", "--once")
+
+    assert rc == 0
+    assert harness.refund_posts() == 1
+    assert len(harness.memos(placed.magento_entity_id)) == 1
+    assert harness.status()["stores"][0]["actions"]["done"] == 1
