@@ -1,0 +1,32 @@
+"""Configuration: TOML → ``${VAR}`` expansion → validation → frozen, typed objects.
+
+The config is loaded once at start-up (``load_config``) and passed down explicitly; nothing
+else reads the file or the environment. Validation collects *every* problem with its location
+(``stores[us-main].app_secret: missing``, ``stores.d/eu.toml: unknown key 'restok'``) and raises
+one ``ConfigError``. Unknown keys are errors: a typo in money-moving config must not pass.
+
+``model`` holds the dataclasses (every key, its type, default and check), ``expand`` the
+``${VAR}`` / ``${file:…}`` / ``${credential:…}`` references, ``load`` the reading.
+"""
+
+from __future__ import annotations
+
+from cancelsync.config.load import default_config_path, load_config
+from cancelsync.config.model import (
+    LOG_FORMATS,
+    MAGENTO_AUTH_MODES,
+    PARTIAL_REFUND_MODES,
+    CancelToRefundConfig,
+    Config,
+    MagentoConfig,
+    RefundToCancelConfig,
+    StoreConfig,
+    TikTokConfig,
+    WorkerConfig,
+)
+
+__all__ = [
+    "LOG_FORMATS", "MAGENTO_AUTH_MODES", "PARTIAL_REFUND_MODES", "CancelToRefundConfig",
+    "Config", "MagentoConfig", "RefundToCancelConfig", "StoreConfig", "TikTokConfig",
+    "WorkerConfig", "default_config_path", "load_config",
+]  # fmt: skip
