@@ -194,7 +194,7 @@ def _live_reasons(
 
 
 def sandbox(args: Any, out: TextIO) -> int:
-    from cancelsync.sandbox.demo import serve_sandbox
+    from cancelsync.sandbox.prompt import serve_sandbox
 
     return serve_sandbox(
         out,

@@ -1,4 +1,4 @@
-"""``make demo`` and ``cancelsync sandbox`` end to end (simulators on loopback)."""
+"""``make demo`` (sandbox.demo) and ``cancelsync sandbox`` (sandbox.prompt) end to end."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ import pytest
 
 from cancelsync.cli import main as cli_main
 from cancelsync.config import load_config
-from cancelsync.sandbox.demo import run_demo, serve_sandbox
+from cancelsync.sandbox.demo import run_demo
+from cancelsync.sandbox.prompt import serve_sandbox
 
 
 def _wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
