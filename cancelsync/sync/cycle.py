@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from cancelsync.clients.http import RetryPolicy
 from cancelsync.clock import Clock
 from cancelsync.config import StoreConfig, WorkerConfig
+from cancelsync.cycle_history import finish_cycle
 from cancelsync.directions import Direction
 from cancelsync.errors import ApiError, CancelSyncError
 from cancelsync.store import LedgerEntry, Store
@@ -88,13 +89,7 @@ def run_store_cycle(
         engine.log.error(  # noqa: TRY400 - expected API trouble: no traceback
             "cycle.store_failed", error=str(exc), error_type=type(exc).__name__
         )
-    report.finished_at = clock.now()
-    if not dry_run:
-        store.cycles.record(
-            run_id=run_id, scope=shop.scope, store_name=cfg.name,
-            started_at=report.started_at, finished_at=report.finished_at,
-            outcome=report.outcome, counts=dict(report.counts), error=report.error,
-        )  # fmt: skip
+    finish_cycle(store, report, clock.now())
     engine.log.info(
         "cycle.finished", outcome=report.outcome, dry_run=dry_run,
         duration_ms=round((time.monotonic() - started) * 1000, 1),
