@@ -71,6 +71,8 @@ class Worker:
                 run_id=run_id, dry_run=dry_run,
                 other_stores_claim=self._others_claim(cfg),
                 should_stop=self._stop.is_set,
+                write_timeout_seconds=max(self.config.magento.timeout_seconds,
+                                          self.config.tiktok.timeout_seconds),
             )  # fmt: skip
 
     def _others_claim(self, cfg: StoreConfig) -> bool:

@@ -10,11 +10,9 @@ from __future__ import annotations
 from typing import Any, TextIO
 
 from cancelsync.config import Config, StoreConfig
+from cancelsync.rules.decisions import Code
 from cancelsync.scopes import store_scope, token_scope
 from cancelsync.store import LedgerEntry, Store
-
-# Cursor streams that are bookkeeping of direction switches, not positions to show.
-_HIDDEN_STREAMS = (".disabled", ".resumed")
 
 
 def status_data(config: Config, store: Store) -> dict[str, Any]:
@@ -39,13 +37,14 @@ def _store_status(store: Store, cfg: StoreConfig) -> dict[str, Any]:
             "magento_refund_to_tiktok_cancel": cfg.magento_refund_to_tiktok_cancel.enabled,
         },
         "auth": _auth_status(store, cfg),
-        "cursors": {
-            c.stream: c.position
-            for c in store.cursors.all(scope)
-            if not c.stream.endswith(_HIDDEN_STREAMS)
-        },
+        "cursors": {c.stream: c.position for c in store.cursors.all(scope)},
         "last_cycle": _last_cycle(store, scope),
         "actions": store.ledger.counts(scope),
+        # TikTok cancellations with no Magento order to refund: a wrong
+        # tiktok_order_id_field, or orders the importer never brought over.
+        "never_imported": store.ledger.reason_code_counts(scope).get(
+            Code.NOT_IMPORTED, 0
+        ),
         "needs_attention": [
             _entry_brief(e) for e in store.ledger.in_state(scope, "needs_attention")
         ],
@@ -121,6 +120,12 @@ def _render_store(s: dict[str, Any], out: TextIO) -> None:
     print(f"  last cycle: {_cycle_text(s['last_cycle'])}", file=out)
     counts = ", ".join(f"{k} {v}" for k, v in s["actions"].items())
     print(f"  actions: {counts}", file=out)
+    if s["never_imported"]:
+        print(
+            f"  never imported: {s['never_imported']} TikTok cancellation(s) found no "
+            "Magento order (check magento.tiktok_order_id_field and your importer)",
+            file=out,
+        )
     for item in s["needs_attention"]:
         print(
             f"  ! #{item['action_id']} {item['action']} tiktok {item['tiktok_order_id']}"

@@ -149,6 +149,10 @@ def test_cancel_of_an_order_never_imported_is_skipped(harness: Harness) -> None:
     assert harness.refund_posts() == 0
     store = harness.status()["stores"][0]
     assert store["actions"]["skipped"] == 1
+    assert store["never_imported"] == 1  # counted per store, not a silent skip
+    rc, out = harness.run("status")
+    assert "never imported: 1" in out
+    assert "tiktok_order_id_field" in out
     rc, out = harness.run("explain", tiktok_id)
     assert "never imported" in out
 
