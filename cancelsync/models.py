@@ -20,6 +20,10 @@ class Unreadable:
 
     item_id: str | None  # the platform's id for it, when even that much was readable
     error: str
+    # Where it sits in its stream, when known: a TikTok ``update_time`` (Unix seconds), or
+    # for a Magento keyset row the ``entity_id`` just below it. A cursor held here
+    # re-reads the item (an item without an id cannot be recorded, so it must be re-read).
+    position: int | None = None
 
 
 class Page(list[T]):

@@ -216,3 +216,83 @@ def test_non_object_payload_raises_data_error() -> None:
         order_from_json("<html>")
     with pytest.raises(DataError, match="expected an object"):
         credit_memo_from_json(42)
+
+
+# ------------------------------------------------------------------ hostile payloads
+
+ARABIC_THREE = "\u0663"  # Decimal() and int() would both read it as 3
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda r: r.update(items=[]), "order 1042: the order has no items"),
+        (
+            lambda r: r["items"].append(dict(r["items"][2])),
+            "item_id 2103 is listed twice",
+        ),
+        (
+            lambda r: r["items"][2].update(qty_refunded=-1),
+            "'qty_refunded' is not a qua",
+        ),
+        (
+            lambda r: r["items"][2].update(qty_ordered="1.5"),
+            "qty_ordered 1.5; a TikTok",
+        ),
+        (lambda r: r["items"][1].update(qty_invoiced=0.5), "item 2102"),
+        (lambda r: r.update(total_paid=ARABIC_THREE), "'total_paid' is not a number"),
+        (lambda r: r.update(store_id=ARABIC_THREE), "'store_id' is not an integer"),
+    ],
+)
+def test_hostile_order_raises_data_error(mutate: Any, message: str) -> None:
+    """No items, a row listed twice, a negative or (on a TikTok order) fractional qty,
+    and non-ASCII digits are refused: nothing downstream may compute a refund from them."""
+    raw = copy.deepcopy(load("order_configurable.json"))
+    mutate(raw)
+    with pytest.raises(DataError) as excinfo:
+        order_from_json(raw)
+    assert message in str(excinfo.value)
+
+
+def test_fractional_qty_is_kept_on_an_order_that_is_not_tiktoks() -> None:
+    """An order sold by weight in another channel keeps its decimals (no TikTok id)."""
+    raw = copy.deepcopy(load("order_configurable.json"))
+    raw["ext_order_id"] = None
+    raw["items"][2].update(qty_ordered="1.5", qty_invoiced="1.5")
+    order = order_from_json(raw)
+    assert order.tiktok_order_id is None
+    tote = order.item(2103)
+    assert tote is not None
+    assert tote.qty_ordered == Decimal("1.5")
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (
+            lambda r: r["items"].append(dict(r["items"][0])),
+            "order_item_id 2101 is listed",
+        ),
+        (lambda r: r["items"][0].update(qty=-1), "'qty' is not a quantity"),
+        (lambda r: r.update(entity_id=ARABIC_THREE), "'entity_id' is not an integer"),
+    ],
+)
+def test_hostile_credit_memo_raises_data_error(mutate: Any, message: str) -> None:
+    """A memo naming one order row twice, a negative qty or a non-ASCII id is refused."""
+    raw = load("creditmemo_partial.json")
+    mutate(raw)
+    with pytest.raises(DataError) as excinfo:
+        credit_memo_from_json(raw)
+    assert message in str(excinfo.value)
+
+
+def test_skus_are_nfc_normalised() -> None:
+    """A SKU stored decomposed (NFD) reads as its composed (NFC) form, on orders and memos."""
+    raw = copy.deepcopy(load("order_configurable.json"))
+    raw["items"][2]["sku"] = "CAFE\u0301"
+    memo = load("creditmemo_partial.json")
+    memo["items"][0]["sku"] = "CAFE\u0301"
+    tote = order_from_json(raw).item(2103)
+    assert tote is not None
+    assert tote.sku == "CAF\u00c9"
+    assert credit_memo_from_json(memo).items[0].sku == "CAF\u00c9"

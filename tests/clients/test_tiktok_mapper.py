@@ -162,3 +162,90 @@ def test_data_that_is_not_an_object_raises_data_error() -> None:
     """A list where the envelope's data object belongs is a DataError."""
     with pytest.raises(DataError, match="data is not an object"):
         mapper.orders_from_json([])
+
+
+# ------------------------------------------------------------------ hostile payloads
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (
+            lambda o: o.update(
+                update_time="\u0661\u0667\u0669\u0663\u0665\u0663\u0668\u0660\u0660\u0660"
+            ),
+            "update_time is not a number",
+        ),
+        (lambda o: o.update(update_time=1793538000.5), "update_time is not a number"),
+        (
+            lambda o: o["payment"].update(total_amount="\u0667\u0660"),
+            "total_amount is not an",
+        ),
+        (
+            lambda o: o["payment"].update(shipping_fee="-4.99"),
+            "shipping_fee is negative",
+        ),
+        (lambda o: o["line_items"].append(dict(o["line_items"][0])), "line id"),
+    ],
+)
+def test_hostile_order_raises_data_error(mutate: Any, message: str) -> None:
+    """Unicode digits, fractional seconds, negative money and a line listed twice are
+    refused, never read as a guess."""
+    data = _data("order_detail.json")
+    mutate(data["orders"][0])
+    with pytest.raises(DataError, match=message):
+        mapper.orders_from_json(data)
+
+
+def test_empty_list_for_an_object_reads_as_empty() -> None:
+    """``payment: []`` and ``refund_amount: []`` are the empty objects they stand for."""
+    data = _data("order_detail.json")
+    data["orders"][0]["payment"] = []
+    order = mapper.orders_from_json(data)[0]
+    assert (order.currency, order.total_amount) == ("", None)
+    cancels = _data("search_cancellations.json")
+    cancels["cancellations"][0]["refund_amount"] = []
+    assert mapper.cancellations_from_json(cancels)[0].refund_total is None
+
+
+def test_cancellation_listing_one_order_line_twice_is_refused() -> None:
+    """Two entries for one order line would refund two units for one cancelled."""
+    data = _data("search_cancellations.json")
+    lines = data["cancellations"][0]["cancel_line_items"]
+    lines.append({**lines[0], "cancel_line_item_id": "other"})
+    page = mapper.cancellations_page_from_json(data)
+    assert [c.cancel_id for c in page] == ["4035318250919120002"]
+    [bad] = page.unreadable
+    assert bad.item_id == "4035318250919120001"
+    assert "lists order line 576461413038785901 twice" in bad.error
+
+
+def test_unreadable_items_keep_their_id_and_update_time() -> None:
+    """An unreadable record or order keeps what can still be read of it: its id and
+    update_time (where a cursor must hold), or None for each that cannot."""
+    data = _data("search_cancellations.json")
+    del data["cancellations"][0]["cancel_id"]
+    data["cancellations"][1]["cancel_status"] = None
+    data["cancellations"][1]["update_time"] = "soon"
+    page = mapper.cancellations_page_from_json(data)
+    assert list(page) == []
+    first, second = page.unreadable
+    assert (first.item_id, first.position) == (None, 1793541600)
+    assert (second.item_id, second.position) == ("4035318250919120002", None)
+    orders = _data("order_detail.json")
+    del orders["orders"][1]["status"]
+    search = mapper.orders_page_from_json(orders)
+    assert [o.tiktok_order_id for o in search] == ["576461413038785752"]
+    [bad] = search.unreadable
+    assert (bad.item_id, bad.position) == ("576461413038785753", 1793541600)
+
+
+def test_seller_skus_are_nfc_normalised() -> None:
+    """A SKU sent decomposed (NFD) reads as its composed (NFC) form."""
+    data = _data("order_detail.json")
+    data["orders"][0]["line_items"][0]["seller_sku"] = "CAFE\u0301-☃"
+    cancels = _data("search_cancellations.json")
+    cancels["cancellations"][0]["cancel_line_items"][0]["seller_sku"] = "CAFE\u0301"
+    assert mapper.orders_from_json(data)[0].lines[0].seller_sku == "CAF\u00c9-☃"
+    lines = mapper.cancellations_from_json(cancels)[0].lines
+    assert lines[0].seller_sku == "CAF\u00c9"

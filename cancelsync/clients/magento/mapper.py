@@ -14,10 +14,20 @@ The edge where Magento's loose JSON becomes typed data:
   ``comments[].comment``.
 
 A missing or garbled required field raises ``DataError`` naming the record and field.
+
+Hostile payloads (issue 14) are refused rather than guessed at, so that nothing downstream
+computes a refund from them: numbers must be ASCII (``Decimal("٣")`` would read 3); a
+quantity may not be negative; an order must have items, each ``item_id`` once (a row
+listed twice would be refunded twice), and a memo must name each order row once. A TikTok
+order (one with a TikTok id) sells whole units, so a fractional quantity on any of its rows
+is refused too: rounding it would refund an amount nobody asked for. (Other orders may
+sell by weight; they keep their decimals.) SKUs are NFC-normalised, so the same text in
+two Unicode forms matches across platforms.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -32,6 +42,14 @@ from cancelsync.models import (
 )
 
 _MISSING = object()
+# The quantity fields of an order row; on a TikTok order each must be a whole number.
+_QTY_FIELDS = (
+    "qty_ordered",
+    "qty_invoiced",
+    "qty_refunded",
+    "qty_shipped",
+    "qty_canceled",
+)
 
 
 def order_from_json(
@@ -42,17 +60,24 @@ def order_from_json(
     entity_id = r.integer("entity_id")
     r.where = f"magento order {entity_id}"
     items_raw = r.array("items", required=True)
+    if not items_raw:
+        raise DataError(f"{r.where}: the order has no items")
+    items = tuple(
+        item_from_json(it, where=f"{r.where}.items[{i}]")
+        for i, it in enumerate(items_raw)
+    )
+    _unique([it.item_id for it in items], "item_id", f"{r.where}.items")
+    tiktok_id = tiktok_order_id(raw, tiktok_order_id_field)
+    if tiktok_id is not None:
+        _whole_units(items, r.where)
     return MagentoOrder(
         magento_entity_id=entity_id,
         magento_increment_id=r.text("increment_id"),
         state=r.text("state"),
         status=r.text("status", default=""),
         store_id=r.opt_int("store_id"),
-        tiktok_order_id=tiktok_order_id(raw, tiktok_order_id_field),
-        items=tuple(
-            item_from_json(it, where=f"{r.where}.items[{i}]")
-            for i, it in enumerate(items_raw)
-        ),
+        tiktok_order_id=tiktok_id,
+        items=items,
         grand_total=r.dec("grand_total"),
         total_paid=r.dec("total_paid"),
         total_invoiced=r.dec("total_invoiced"),
@@ -71,13 +96,13 @@ def item_from_json(raw: Any, *, where: str = "magento order item") -> MagentoIte
     r = _Record(raw, where)
     return MagentoItem(
         item_id=r.integer("item_id"),
-        sku=r.text("sku"),
+        sku=r.sku("sku"),
         product_type=r.text("product_type", default=""),
-        qty_ordered=r.dec("qty_ordered", required=True),
-        qty_invoiced=r.dec("qty_invoiced"),
-        qty_refunded=r.dec("qty_refunded"),
-        qty_shipped=r.dec("qty_shipped"),
-        qty_canceled=r.dec("qty_canceled"),
+        qty_ordered=r.qty("qty_ordered", required=True),
+        qty_invoiced=r.qty("qty_invoiced"),
+        qty_refunded=r.qty("qty_refunded"),
+        qty_shipped=r.qty("qty_shipped"),
+        qty_canceled=r.qty("qty_canceled"),
         parent_item_id=r.opt_int("parent_item_id"),
         price=r.dec("price"),
         row_total=r.dec("row_total") if "row_total" in r.raw else None,
@@ -91,6 +116,11 @@ def credit_memo_from_json(raw: Any) -> MagentoCreditMemo:
     r = _Record(raw, "magento credit memo")
     memo_id = r.integer("entity_id")
     r.where = f"magento credit memo {memo_id}"
+    items = tuple(
+        credit_memo_item_from_json(it, where=f"{r.where}.items[{i}]")
+        for i, it in enumerate(r.array("items"))
+    )
+    _unique([it.order_item_id for it in items], "order_item_id", f"{r.where}.items")
     return MagentoCreditMemo(
         magento_creditmemo_id=memo_id,
         magento_entity_id=r.integer("order_id"),
@@ -99,10 +129,7 @@ def credit_memo_from_json(raw: Any) -> MagentoCreditMemo:
         magento_increment_id=r.text("increment_id", default=""),
         grand_total=r.dec("grand_total"),
         shipping_amount=r.dec("shipping_amount"),
-        items=tuple(
-            credit_memo_item_from_json(it, where=f"{r.where}.items[{i}]")
-            for i, it in enumerate(r.array("items"))
-        ),
+        items=items,
         comments=_comments(r, "comments"),
     )
 
@@ -114,8 +141,8 @@ def credit_memo_item_from_json(
     r = _Record(raw, where)
     return MagentoCreditMemoItem(
         order_item_id=r.integer("order_item_id"),
-        sku=r.text("sku", default=""),
-        qty=r.dec("qty", required=True),
+        sku=r.sku("sku", default=""),
+        qty=r.qty("qty", required=True),
     )
 
 
@@ -147,6 +174,27 @@ def parse_magento_datetime(value: str) -> datetime:
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
+
+
+def _unique(ids: list[int], what: str, where: str) -> None:
+    """Refuse a list naming one row twice (it would be counted, or refunded, twice)."""
+    seen: set[int] = set()
+    for value in ids:
+        if value in seen:
+            raise DataError(f"{where}: {what} {value} is listed twice")
+        seen.add(value)
+
+
+def _whole_units(items: tuple[MagentoItem, ...], where: str) -> None:
+    """A TikTok order's rows hold whole units; a fraction cannot be mirrored."""
+    for it in items:
+        for name in _QTY_FIELDS:
+            value: Decimal = getattr(it, name)
+            if value != value.to_integral_value():
+                raise DataError(
+                    f"{where}: item {it.item_id} ({it.sku}) has {name} {value}; a TikTok "
+                    "order sells whole units, so cancelsync will not round it"
+                )
 
 
 def _comments(r: _Record, key: str) -> tuple[str, ...]:
@@ -200,8 +248,10 @@ class _Record:
             raise self._bad(key, value, "an integer")
         if isinstance(value, int):
             return value
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            return int(value.strip())
+        if isinstance(value, str):
+            digits = value.strip().removeprefix("-")
+            if digits.isascii() and digits.isdigit():
+                return int(value.strip())
         raise self._bad(key, value, "an integer")
 
     def text(self, key: str, default: str | None = None) -> str:
@@ -220,13 +270,27 @@ class _Record:
             return Decimal("0")
         if isinstance(value, bool) or not isinstance(value, int | float | str):
             raise self._bad(key, value, "a number")
+        text = f"{value}".strip()
         try:
-            result = Decimal(f"{value}".strip())
+            result = Decimal(text) if text.isascii() else None
         except InvalidOperation:
-            raise self._bad(key, value, "a number") from None
+            result = None
+        if result is None:
+            raise self._bad(key, value, "a number")
         if not result.is_finite():
             raise self._bad(key, value, "a finite number")
         return result
+
+    def qty(self, key: str, *, required: bool = False) -> Decimal:
+        """A quantity: a number that is not negative."""
+        value = self.dec(key, required=required)
+        if value < 0:
+            raise self._bad(key, self.raw.get(key), "a quantity (it is negative)")
+        return value
+
+    def sku(self, key: str, default: str | None = None) -> str:
+        """A SKU, NFC-normalised (one SKU may arrive composed or decomposed)."""
+        return unicodedata.normalize("NFC", self.text(key, default))
 
     def opt_datetime(self, key: str) -> datetime | None:
         value = self._get(key, False)

@@ -4,14 +4,25 @@ Money becomes ``Decimal`` (TikTok sends decimal strings), Unix seconds become aw
 UTC datetimes, and token ``*_expire_in`` values are kept as the *absolute* timestamps
 they are (reference §3). A payload that lacks a field we need raises ``DataError``
 naming the field, e.g. ``orders[2].update_time``.
+
+Hostile payloads (issue 14) are refused here rather than guessed at: numbers must be ASCII
+digits (``int("٣")`` would read 3), amounts must not be negative, an order may not list
+one line id twice and a cancellation may not list one order line twice (each would count
+a unit twice: a refund of two units for one cancelled). An empty list where an object is
+expected (``payment: []``, ``refund_amount: []``) is read as the empty object it stands
+for. Seller SKUs are NFC-normalised, so the same text typed in two Unicode forms still
+matches across platforms. List pages keep their unreadable items in ``Page.unreadable``,
+with the item's id and ``update_time`` when readable, so the sync can report them and
+hold its cursor before one it cannot record.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import unicodedata
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, TypeVar
 
 from cancelsync.clock import from_epoch
 from cancelsync.errors import DataError
@@ -25,6 +36,8 @@ from cancelsync.models import (
     TokenGrant,
     Unreadable,
 )
+
+_T = TypeVar("_T")
 
 
 def _obj(value: Any, where: str) -> Mapping[str, Any]:
@@ -62,12 +75,26 @@ def _int(data: Mapping[str, Any], key: str, where: str) -> int | None:
     value = data.get(key)
     if value is None or value == "":
         return None
-    if isinstance(value, bool):
+    number = _as_int(value)
+    if number is None:
         raise DataError(f"tiktok: {where}.{key} is not a number: {value!r}")
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise DataError(f"tiktok: {where}.{key} is not a number: {value!r}") from None
+    return number
+
+
+def _as_int(value: Any) -> int | None:
+    """A whole number from an int, a whole float or a string of ASCII digits."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    if isinstance(value, str):
+        text = value.strip()
+        digits = text[1:] if text.startswith("-") else text
+        if digits.isascii() and digits.isdigit():
+            return int(text)
+    return None
 
 
 def _time(data: Mapping[str, Any], key: str, where: str) -> datetime | None:
@@ -90,18 +117,35 @@ def _amount(value: Any, where: str) -> Decimal | None:
         return None
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise DataError(f"tiktok: {where} is not an amount: {value!r}")
+    # str() first: a stray float becomes its shortest repr, not binary noise.
+    text = str(value).strip()
     try:
-        # str() first: a stray float becomes its shortest repr, not binary noise.
-        amount = Decimal(str(value))
+        amount = Decimal(text) if text.isascii() else None
     except InvalidOperation:
-        raise DataError(f"tiktok: {where} is not an amount: {value!r}") from None
-    if not amount.is_finite():
+        amount = None
+    if amount is None or not amount.is_finite():
         raise DataError(f"tiktok: {where} is not an amount: {value!r}")
+    if amount < 0:
+        raise DataError(f"tiktok: {where} is negative: {value!r}")
     return amount
 
 
 def _money(data: Mapping[str, Any], key: str, where: str) -> Decimal | None:
     return _amount(data.get(key), f"{where}.{key}")
+
+
+def _sku(data: Mapping[str, Any], key: str, where: str) -> str:
+    """A SKU as text, NFC-normalised (the same SKU may arrive composed or decomposed)."""
+    return unicodedata.normalize("NFC", _str(data, key, where, required=False))
+
+
+def _unique(ids: list[str], what: str, where: str) -> None:
+    """Refuse a list naming one id twice: each entry counts as one unit."""
+    seen: set[str] = set()
+    for value in ids:
+        if value in seen:
+            raise DataError(f"tiktok: {where} lists {what} {value} twice")
+        seen.add(value)
 
 
 def _bool(data: Mapping[str, Any], key: str) -> bool:
@@ -168,7 +212,7 @@ def line_from_json(raw: Any, where: str) -> TikTokLine:
     return TikTokLine(
         line_id=_str(data, "id", where),
         sku_id=_str(data, "sku_id", where, required=False),
-        seller_sku=_str(data, "seller_sku", where, required=False),
+        seller_sku=_sku(data, "seller_sku", where),
         display_status=_str(data, "display_status", where),
         sale_price=_money(data, "sale_price", where) or Decimal("0"),
         cancel_user=_str(data, "cancel_user", where, required=False),
@@ -180,15 +224,20 @@ def order_from_json(raw: Any, where: str = "order") -> TikTokOrder:
     """One order of Get Order Detail or Search Orders."""
     data = _obj(raw, where)
     payment_raw = data.get("payment")
-    payment = _obj(payment_raw, f"{where}.payment") if payment_raw is not None else {}
+    # An empty object serialized as an empty list carries no amounts either.
+    payment = (
+        _obj(payment_raw, f"{where}.payment") if payment_raw not in (None, []) else {}
+    )
+    lines = tuple(
+        line_from_json(item, f"{where}.line_items[{i}]")
+        for i, item in enumerate(_list(data, "line_items", where))
+    )
+    _unique([line.line_id for line in lines], "line id", f"{where}.line_items")
     return TikTokOrder(
         tiktok_order_id=_str(data, "id", where),
         status=_str(data, "status", where),
         update_time=_required_time(data, "update_time", where),
-        lines=tuple(
-            line_from_json(item, f"{where}.line_items[{i}]")
-            for i, item in enumerate(_list(data, "line_items", where))
-        ),
+        lines=lines,
         cancel_time=_time(data, "cancel_time", where),
         cancellation_initiator=_str(
             data, "cancellation_initiator", where, required=False
@@ -201,12 +250,43 @@ def order_from_json(raw: Any, where: str = "order") -> TikTokOrder:
 
 
 def orders_from_json(data: Any) -> list[TikTokOrder]:
-    """``data`` of Search Orders or Get Order Detail → orders."""
+    """``data`` of Search Orders or Get Order Detail → orders; any unreadable one raises
+    (a detail read must never make an order look absent)."""
+    page = orders_page_from_json(data)
+    if page.unreadable:
+        raise DataError(page.unreadable[0].error)
+    return list(page)
+
+
+def orders_page_from_json(data: Any) -> Page[TikTokOrder]:
+    """Like ``orders_from_json``, but one unreadable order does not sink a search page:
+    it is returned in ``Page.unreadable`` (with its id and ``update_time`` if readable)."""
+    return _page(data, "orders", order_from_json, "id")
+
+
+def _page(data: Any, key: str, read: Callable[[Any, str], _T], id_key: str) -> Page[_T]:
+    """The items of ``data[key]``, each unreadable one kept in ``Page.unreadable``."""
     body = _obj(data, "data")
-    return [
-        order_from_json(item, f"orders[{i}]")
-        for i, item in enumerate(_list(body, "orders", "data"))
-    ]
+    good: list[_T] = []
+    bad: list[Unreadable] = []
+    for i, item in enumerate(_list(body, key, "data")):
+        try:
+            good.append(read(item, f"{key}[{i}]"))
+        except DataError as exc:
+            bad.append(_unreadable(item, id_key, str(exc)))
+    return Page(good, bad)
+
+
+def _unreadable(item: Any, id_key: str, error: str) -> Unreadable:
+    """What can still be read of a bad item: its id and its ``update_time``."""
+    if not isinstance(item, Mapping):
+        return Unreadable(None, error)
+    raw_id = item.get(id_key)
+    item_id = str(raw_id) if isinstance(raw_id, str | int) and raw_id != "" else None
+    if isinstance(raw_id, bool):
+        item_id = None
+    seconds = _as_int(item.get("update_time"))
+    return Unreadable(item_id, error, seconds if seconds and seconds > 0 else None)
 
 
 # ------------------------------------------------------------------------ cancellations
@@ -217,6 +297,8 @@ def _refund(raw: Any, where: str) -> tuple[Decimal | None, str]:
     if isinstance(raw, Mapping):
         total = _money(raw, "refund_total", where)
         return total, _str(raw, "currency", where, required=False)
+    if raw == []:
+        return None, ""  # an empty object serialized as an empty list
     return _amount(raw, where), ""
 
 
@@ -228,7 +310,7 @@ def cancel_line_from_json(raw: Any, where: str) -> TikTokCancelLine:
         cancel_line_item_id=_str(data, "cancel_line_item_id", where, required=False),
         order_line_item_id=_str(data, "order_line_item_id", where),
         sku_id=_str(data, "sku_id", where, required=False),
-        seller_sku=_str(data, "seller_sku", where, required=False),
+        seller_sku=_sku(data, "seller_sku", where),
         refund_amount=refund,
     )
 
@@ -249,6 +331,12 @@ def cancellation_from_json(raw: Any, where: str = "cancellation") -> TikTokCance
     refund_total, currency = _refund(
         data.get("refund_amount"), f"{where}.refund_amount"
     )
+    lines = tuple(
+        cancel_line_from_json(item, f"{where}.cancel_line_items[{i}]")
+        for i, item in enumerate(_list(data, "cancel_line_items", where))
+    )
+    _unique([line.order_line_item_id for line in lines], "order line",
+            f"{where}.cancel_line_items")  # fmt: skip
     return TikTokCancellation(
         cancel_id=_str(data, "cancel_id", where),
         tiktok_order_id=_str(data, "order_id", where),
@@ -258,10 +346,7 @@ def cancellation_from_json(raw: Any, where: str = "cancellation") -> TikTokCance
         create_time=_required_time(data, "create_time", where),
         update_time=_required_time(data, "update_time", where),
         cancel_reason=_str(data, "cancel_reason", where, required=False),
-        lines=tuple(
-            cancel_line_from_json(item, f"{where}.cancel_line_items[{i}]")
-            for i, item in enumerate(_list(data, "cancel_line_items", where))
-        ),
+        lines=lines,
         refund_total=refund_total,
         currency=currency,
         seller_action_deadline=_seller_deadline(data, where),
@@ -278,17 +363,9 @@ def cancellations_from_json(data: Any) -> list[TikTokCancellation]:
 
 def cancellations_page_from_json(data: Any) -> Page[TikTokCancellation]:
     """Like ``cancellations_from_json``, but one unreadable entry does not sink the page:
-    it is returned in ``Page.unreadable`` (with its ``cancel_id`` when readable)."""
-    body = _obj(data, "data")
-    good: list[TikTokCancellation] = []
-    bad: list[Unreadable] = []
-    for i, item in enumerate(_list(body, "cancellations", "data")):
-        try:
-            good.append(cancellation_from_json(item, f"cancellations[{i}]"))
-        except DataError as exc:
-            cancel_id = item.get("cancel_id") if isinstance(item, Mapping) else None
-            bad.append(Unreadable(str(cancel_id) if cancel_id else None, str(exc)))
-    return Page(good, bad)
+    it is returned in ``Page.unreadable`` (with its ``cancel_id`` and ``update_time`` when
+    readable)."""
+    return _page(data, "cancellations", cancellation_from_json, "cancel_id")
 
 
 def cancel_result_from_json(data: Any) -> tuple[str, str]:
