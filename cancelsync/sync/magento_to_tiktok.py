@@ -12,6 +12,9 @@ refuses the cancel reason (25001014/15/20/21), the order's aftersale eligibility
 and the cancel is sent again only with a listed key of the *configured* family; otherwise the
 memo needs attention listing the keys TikTok offers (``out_of_stock`` zeroes the SKU's stock,
 so a family is never switched silently).
+
+The keyset scan stops after ``MAX_SCAN_PAGES`` pages and goes on from its cursor next cycle;
+a memo whose id cannot be read holds the cursor just before it (``cancelsync.sync.scan``).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ from cancelsync.rules.decisions import (
 from cancelsync.store import Link, LinkConflictError
 from cancelsync.sync.engine import Engine, Event, EventScope
 from cancelsync.sync.ports import MagentoPort, TikTokPort
+from cancelsync.sync.scan import CursorScan, unkeyed
 
 DIRECTION = Direction.MAGENTO_TO_TIKTOK
 
@@ -88,13 +92,18 @@ class MagentoToTikTok:
                 "magento.scan", mode="lookback", since=since.isoformat()
             )
             self.process_page(memos)
+            scan = CursorScan(self.engine, DIRECTION, start=0, stored=None)
+            scan.read([m.magento_creditmemo_id for m in memos], unkeyed(memos))
             latest = max([m.magento_creditmemo_id for m in memos], default=None)
             if latest is None:
                 # Nothing in the lookback: start the keyset after today's newest memo,
                 # not after an old cursor (which would re-read history).
                 latest = self.magento.latest_credit_memo_id(store_ids=store_ids)
-            if latest is not None:
-                self._advance(latest)
+            # A memo without a readable id holds the new cursor before it; held at 0,
+            # no cursor is made and the next run looks back again.
+            target = scan.finish(latest or 0)
+            if target > 0:
+                self._advance(target)
             self.engine.note_direction(DIRECTION, enabled=True)
             return
         # Late commits first: memos created within the overlap, whatever their id.
@@ -103,10 +112,13 @@ class MagentoToTikTok:
             self.magento.credit_memos_created_since(since, store_ids=store_ids)
         )
         self.engine.log.info("magento.scan", mode="keyset", after_entity_id=position)
-        for page in self.magento.iter_credit_memos(position, store_ids=store_ids):
+        scan = CursorScan(self.engine, DIRECTION, start=position, stored=position)
+        pages = self.magento.iter_credit_memos(position, store_ids=store_ids)
+        for page in scan.pages(pages, "credit memos"):
             self.process_page(page)
-            if page:
-                self._advance(max(m.magento_creditmemo_id for m in page))
+            scan.read([m.magento_creditmemo_id for m in page], unkeyed(page))
+            self._advance(scan.target(scan.reached))
+        self._advance(scan.finish(scan.reached))
 
     def _advance(self, position: int) -> None:
         self.engine.advance_cursor(DIRECTION, position)

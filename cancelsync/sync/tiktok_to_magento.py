@@ -12,6 +12,10 @@ Each cancellation is handled in its own ``event_scope``: an error while handling
 failure (kept in the ledger for the retry pass), never the page's. When a page's batched
 reads fail (one bad order can fail a whole batch), each event reads its own order and link,
 so the failure lands on the event that causes it and the cursor still moves on.
+
+The cursor moves once, after both searches (``cancelsync.sync.scan``): to the window's end,
+or only as far as a search capped at ``MAX_SCAN_PAGES`` got, and never past a record (or an
+order the cross-check cannot read) that no ledger row remembers: such an item holds it.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from cancelsync.rules.decisions import (
 from cancelsync.store import Link, LinkConflictError
 from cancelsync.sync.engine import Engine, Event
 from cancelsync.sync.ports import MagentoPort, TikTokPort
+from cancelsync.sync.scan import CursorScan, unkeyed
 
 DIRECTION = Direction.TIKTOK_TO_MAGENTO
 _T = TypeVar("_T")
@@ -91,31 +96,43 @@ class TikTokToMagento:
         self.engine.log.info(
             "tiktok.scan", update_time_ge=ge, update_time_lt=lt, fresh=fresh
         )
-        for page in self.tiktok.search_cancellations(
+        stored, _ = self.engine.cursor(DIRECTION)
+        scan = CursorScan(self.engine, DIRECTION, start=ge, stored=stored)
+        pages = self.tiktok.search_cancellations(
             update_time_ge=ge,
             update_time_lt=lt,
             sort_field="update_time",
             sort_order="ASC",
-        ):
+        )
+        for page in scan.pages(pages, "cancellations"):
             self.process_page(page)
-            self._advance([c.update_time for c in page])
-        self.cross_check_orders(ge, lt)
-        # The whole window was read: the next cycle starts at its end (minus the overlap).
-        self._advance_to(lt)
+            scan.read([to_epoch(c.update_time) for c in page], unkeyed(page))
+        # A capped search read up to where it stopped: the orders are checked up to there.
+        self.cross_check_orders(ge, scan.end(lt), scan)
+        # The window was read (or as far as the cap and holds allow): the next cycle
+        # starts there, minus the overlap.
+        self._advance_to(scan.finish(lt))
         if fresh:
             self.engine.note_direction(DIRECTION, enabled=True)
 
-    def cross_check_orders(self, ge: int, lt: int) -> None:
+    def cross_check_orders(self, ge: int, lt: int, scan: CursorScan) -> None:
         """Orders TikTok shows CANCELLED whose cancellation record was never seen.
 
         The reference names order search as the fallback behind cancellation search. Such
         an order is decided as a whole-order cancellation under the key
         ``refund:<shop>:order-<order id>``; if its record turns up later, Magento already
-        shows the refund and that decision is Done, so nothing is refunded twice.
+        shows the refund and that decision is Done, so nothing is refunded twice. An
+        order it cannot read, of which no cancellation was decided, holds ``scan``.
         """
-        for page in self.tiktok.search_orders(
+        pages = self.tiktok.search_orders(
             update_time_ge=ge, update_time_lt=lt, order_status="CANCELLED"
-        ):
+        )
+        for page in scan.pages(pages, "cancelled orders"):
+            scan.read(
+                [to_epoch(o.update_time) for o in page],
+                [bad for bad in getattr(page, "unreadable", ())
+                 if self._unreadable_order(bad)],
+            )  # fmt: skip
             todo = [
                 o for o in page
                 if o.status == "CANCELLED" and not self._order_known(o.tiktok_order_id)
@@ -147,10 +164,6 @@ class TikTokToMagento:
             entry.direction == DIRECTION
             for entry in self.store.ledger.for_tiktok_order(tiktok_order_id)
         )
-
-    def _advance(self, times: list[Any]) -> None:
-        if times:
-            self._advance_to(max(to_epoch(t) for t in times))
 
     def _advance_to(self, position: int) -> None:
         self.engine.advance_cursor(DIRECTION, position)
@@ -267,10 +280,12 @@ class TikTokToMagento:
         """A cancellation the mapper could not read: reported once, never dropped."""
         self.engine.report.counts["unreadable"] += 1
         if bad.item_id is None:
-            # Without an id there is no key to remember it by; the log line and the
-            # cycle's failure count make it visible, and the overlap re-reads it.
+            # Without an id there is no key to remember it by: the log line and the
+            # cycle's failure count make it visible, and it holds the cursor (``run``),
+            # so it is re-read and reported every cycle until it is fixed.
             self.engine.report.failures += 1
-            self.engine.log.error("tiktok.cancellation.unreadable", error=bad.error)
+            self.engine.log.error("tiktok.cancellation.unreadable", error=bad.error,
+                                  update_time=bad.position)  # fmt: skip
             return
         key = refund_key(self.shop_id, bad.item_id)
         if self.engine.entry(key) is not None:
@@ -280,6 +295,17 @@ class TikTokToMagento:
             Attention(f"TikTok sent a cancellation cancelsync cannot read ({bad.error}); "
                       "check it in Seller Center, then `cancelsync retry`"),
         )  # fmt: skip
+
+    def _unreadable_order(self, bad: Unreadable) -> bool:
+        """An order the cross-check cannot read: True (a failure, logged) unless a
+        cancellation of it was decided already; it then holds the cursor (``run``)."""
+        if bad.item_id is not None and self._order_known(bad.item_id):
+            return False
+        self.engine.report.counts["unreadable"] += 1
+        self.engine.report.failures += 1
+        self.engine.log.error("tiktok.order.unreadable", tiktok_order_id=bad.item_id,
+                              error=bad.error, update_time=bad.position)  # fmt: skip
+        return True
 
     # ------------------------------------------------------------------ one event
 
