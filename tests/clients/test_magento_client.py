@@ -22,6 +22,7 @@ from structlog.testing import capture_logs
 
 from cancelsync.clients.http import RetryPolicy
 from cancelsync.clients.magento import BearerAuth, MagentoClient, oauth1_auth
+from cancelsync.clients.magento.paging import MAX_PAGES
 from cancelsync.config import MagentoConfig
 from cancelsync.errors import (
     DataError,
@@ -767,3 +768,107 @@ def test_invalid_store_code_is_refused() -> None:
             timeout=1,
             auth=BearerAuth("t0ken"),
         )
+
+
+# ----------------------------------------------------------------- hostile replies
+
+PORTAL = "<!DOCTYPE html><html><title>Sign in to the network</title></html>"
+
+
+def test_html_page_on_200_is_retried_on_a_read(rsps: responses.RequestsMock) -> None:
+    """A captive portal's 200 HTML page is transient: retried, then the read succeeds
+    (never a DataError that would make the order an attention item)."""
+    rsps.add(responses.GET, f"{API}/orders/5", body=PORTAL, content_type="text/html")
+    rsps.add(responses.GET, f"{API}/orders/5", json=order(5, "576"))
+    sleeps: list[float] = []
+    with make_client(sleeps=sleeps) as client:
+        assert client.get_order(5).magento_entity_id == 5
+    assert len(rsps.calls) == 2
+    assert len(sleeps) == 1
+
+
+def test_html_page_on_200_persisting_is_retryable(rsps: responses.RequestsMock) -> None:
+    """A portal that stays raises RetryableApiError quoting the page after the attempts."""
+    rsps.add(responses.GET, f"{API}/orders/5", body=PORTAL, content_type="text/html")
+    with make_client(attempts=2) as client, pytest.raises(RetryableApiError) as info:
+        client.get_order(5)
+    assert "Sign in to the network" in info.value.message
+    assert info.value.status == 200
+    assert len(rsps.calls) == 2
+
+
+@pytest.mark.parametrize("status", [200, 502])
+def test_refund_answered_by_an_html_page_is_an_unknown_outcome_sent_once(
+    rsps: responses.RequestsMock, status: int
+) -> None:
+    """A refund answered by a proxy's or portal's HTML page may have been applied: an
+    unknown outcome (not refused), never re-sent by the transport."""
+    rsps.add(
+        responses.POST, f"{API}/order/7/refund", body=PORTAL, status=status,
+        content_type="text/html",
+    )  # fmt: skip
+    sleeps: list[float] = []
+    with (
+        make_client(attempts=5, sleeps=sleeps) as client,
+        pytest.raises(OutcomeUnknownError) as info,
+    ):
+        client.refund_order(
+            7,
+            items=[(1, Decimal("1"))],
+            shipping_amount=Decimal("0"),
+            return_to_stock_items=(),
+            comment="c",
+        )
+    assert info.value.refused is False
+    assert len(rsps.calls) == 1
+    assert sleeps == []
+
+
+def test_memo_row_without_an_id_is_kept_with_the_id_before_it(
+    rsps: responses.RequestsMock, client: MagentoClient
+) -> None:
+    """A memo whose entity_id cannot be read is reported with the id just before it,
+    where a cursor must hold to read it again; the rows after it still come."""
+    rows = [memo(1), memo(2), memo(3)]
+    del rows[1]["entity_id"]
+    rows[1]["order_id"] = 1
+    rsps.add_callback(
+        responses.GET, f"{API}/creditmemos",
+        callback=lambda request: (200, {}, json.dumps({"items": rows, "total_count": 3})),
+    )  # fmt: skip
+    [page] = list(client.iter_credit_memos(0))
+    assert [m.magento_creditmemo_id for m in page] == [1, 3]
+    [bad] = page.unreadable
+    assert (bad.item_id, bad.position) == (None, 1)
+
+
+def test_full_page_without_a_readable_id_raises_instead_of_looping(
+    rsps: responses.RequestsMock, client: MagentoClient
+) -> None:
+    """A full page whose rows have no readable id cannot move the keyset: DataError after
+    the page was handed over (so its rows are reported), not the same page forever."""
+    rows = [memo(i) for i in range(1, 3)]
+    for row in rows:
+        row["entity_id"] = "?"
+    reply = json.dumps({"items": rows, "total_count": 5})
+    rsps.add_callback(
+        responses.GET, f"{API}/creditmemos", callback=lambda request: (200, {}, reply)
+    )
+    pages = client.iter_credit_memos(0, page_size=2)
+    assert len(next(pages).unreadable) == 2
+    with pytest.raises(DataError, match="no readable id"):
+        next(pages)
+    assert len(rsps.calls) == 1
+
+
+def test_keyset_paging_stops_after_max_pages(
+    rsps: responses.RequestsMock, client: MagentoClient
+) -> None:
+    """A search that still has rows after MAX_PAGES pages raises DataError: nothing of
+    ours pages that far (a cursor scan stops itself first)."""
+    fake = FakeSearch([memo(i) for i in range(1, MAX_PAGES + 3)])
+    rsps.add_callback(responses.GET, f"{API}/creditmemos", callback=fake)
+    with pytest.raises(DataError, match=f"after {MAX_PAGES} pages"):
+        for _ in client.iter_credit_memos(0, page_size=1):
+            pass
+    assert len(fake.queries) == MAX_PAGES

@@ -13,7 +13,7 @@ import requests
 import responses
 
 from cancelsync.clients.http import RetryPolicy
-from cancelsync.clients.tiktok.client import TikTokClient
+from cancelsync.clients.tiktok.client import MAX_PAGES, TikTokClient
 from cancelsync.clients.tiktok.signing import sign_request
 from cancelsync.clients.tiktok.tokens import TikTokAuthClient, TokenManager
 from cancelsync.clock import FakeClock, to_epoch
@@ -491,3 +491,64 @@ def test_from_config_uses_the_tiktok_section_and_store(clock: FakeClock) -> None
         rsps.get(f"{API}/order/202309/orders", json=ok({"orders": []}))
         assert client.get_orders(["1"]) == []
         assert query_of(rsps.calls[0].request)["shop_cipher"] == CIPHER
+
+
+# ------------------------------------------------------------------ hostile replies
+
+PORTAL = "<!DOCTYPE html><html><title>Sign in to the network</title></html>"
+
+
+def test_fresh_page_tokens_forever_stop_after_max_pages(harness: Harness) -> None:
+    """A search handing out a new token on every page raises DataError after MAX_PAGES
+    requests instead of paging (and holding the worker's lock) forever."""
+    url = f"{API}/return_refund/202309/cancellations/search"
+    served = iter(range(10**6))
+
+    def endless(request: Any) -> tuple[int, dict[str, str], str]:
+        data = {"cancellations": [], "next_page_token": f"T{next(served)}"}
+        return 200, {}, json.dumps(ok(data))
+
+    harness.rsps.add_callback(responses.POST, url, callback=endless)
+    with pytest.raises(DataError, match="after 200 pages"):
+        list(harness.client.search_cancellations())
+    assert len(harness.rsps.calls) == MAX_PAGES
+
+
+def test_search_orders_keeps_unreadable_orders_on_the_page(harness: Harness) -> None:
+    """One order without a status does not sink the search page: it is kept in
+    ``Page.unreadable`` with its id and update_time."""
+    bad = {"id": "2", "update_time": 1793538123}
+    harness.rsps.post(
+        f"{API}/order/202309/orders/search",
+        json=ok({"orders": [_order("1"), bad], "next_page_token": ""}),
+    )
+    [page] = list(harness.client.search_orders())
+    assert [o.tiktok_order_id for o in page] == ["1"]
+    [unreadable] = page.unreadable
+    assert (unreadable.item_id, unreadable.position) == ("2", 1793538123)
+    assert "status is missing" in unreadable.error
+
+
+def test_html_page_on_200_is_retried_on_a_read(harness: Harness) -> None:
+    """A captive portal's 200 HTML page is retried like a 5xx, then the read succeeds."""
+    url = f"{API}/order/202309/orders"
+    harness.rsps.get(url, body=PORTAL, content_type="text/html")
+    harness.rsps.get(url, json=ok({"orders": [_order("1")]}))
+    assert [o.tiktok_order_id for o in harness.client.get_orders(["1"])] == ["1"]
+    assert len(harness.rsps.calls) == 2
+    assert len(harness.sleeps) == 1
+
+
+def test_html_page_on_200_to_a_write_is_an_unknown_outcome(harness: Harness) -> None:
+    """A seller cancel answered by an HTML page may have reached TikTok: an unknown
+    outcome (not refused), sent once, for the engine to re-read."""
+    harness.rsps.post(
+        f"{API}/return_refund/202309/cancellations",
+        body=PORTAL,
+        content_type="text/html",
+    )
+    with pytest.raises(OutcomeUnknownError) as info:
+        harness.client.cancel_order("576", "seller_cancel_reason_out_of_stock")
+    assert info.value.refused is False
+    assert "Sign in to the network" in info.value.message
+    assert len(harness.rsps.calls) == 1

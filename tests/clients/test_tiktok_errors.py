@@ -167,9 +167,17 @@ def test_invalid_params_branches_on_message(
     assert hint_word in (error.hint or "")
 
 
-def test_unreadable_reply_is_fatal_with_a_base_url_hint() -> None:
-    """An HTML page on HTTP 200 is not TikTok: check the base URL."""
+def test_html_page_on_200_is_retryable_with_a_base_url_hint() -> None:
+    """An HTML page on HTTP 200 (a captive portal) is transient, never an event's fault."""
     error = _raised(_response(200, None, raw=b"<html>captive portal</html>"))
+    assert type(error) is RetryableApiError
+    assert "captive portal" in error.message
+    assert "api_base_url" in (error.hint or "")
+
+
+def test_json_without_a_code_on_200_is_fatal_with_a_base_url_hint() -> None:
+    """JSON that is not TikTok's envelope is not TikTok: check the base URL."""
+    error = _raised(_response(200, None, raw=b'{"hello": "world"}'))
     assert type(error) is FatalApiError
     assert "api_base_url" in (error.hint or "")
 

@@ -5,6 +5,13 @@ untranslated, so placeholders (``%1`` from a list, ``%name`` from a dict) are fi
 here. Statuses map by what the caller must do: 401 ``AuthError`` (the bearer-flag or ACL
 hint), 404 ``NotFoundError``, 429/5xx ``RetryableApiError``, a refund refusal meaning
 "nothing left to refund" ``AlreadyAppliedError``, anything else ``FatalApiError``.
+
+A body that is not JSON comes from whatever stands in front of Magento: nginx's HTML 502, a
+maintenance page (503), a WAF, or a captive portal answering HTTP 200. Its text is quoted,
+shortened, in the message. A 2xx whose body is not JSON is ``RetryableApiError`` as well:
+nothing about the order or memo is wrong, so it must not become an attention item, and a
+write answered that way may have reached Magento or not (the transport makes it an
+unknown outcome; the engine re-reads before sending again).
 """
 
 from __future__ import annotations
@@ -148,6 +155,7 @@ def raise_for_response(resp: requests.Response, *, auth_mode: str) -> None:
     """
     status = resp.status_code
     if status < 300:
+        _raise_unless_json(resp)
         return
     message, parameters, code = _error_envelope(resp)
     request_id = resp.headers.get("X-Request-Id")
@@ -205,6 +213,29 @@ def raise_for_response(resp: requests.Response, *, auth_mode: str) -> None:
         request_id=request_id,
         hint=hint,
     )
+
+
+def _raise_unless_json(resp: requests.Response) -> None:
+    """A 2xx that is not JSON (an HTML page from a proxy or portal) is transient."""
+    content_type = resp.headers.get("Content-Type", "")
+    if "json" in content_type.lower() and not resp.content[:64].lstrip().startswith(
+        b"<"
+    ):
+        return  # a JSON reply; a garbled one is the mapper's DataError
+    try:
+        resp.json()
+    except ValueError:
+        short = snippet(resp.text or "")
+        raise RetryableApiError(
+            f"HTTP {resp.status_code} reply is not JSON "
+            f"({content_type or 'no content type'}): {short!r}",
+            platform=PLATFORM,
+            status=resp.status_code,
+            request_id=resp.headers.get("X-Request-Id"),
+            hint="a proxy, captive portal or maintenance page answered instead of "
+            "Magento; cancelsync retries. If it lasts, check magento.base_url and the "
+            "host's network",
+        ) from None
 
 
 def _error_envelope(resp: requests.Response) -> tuple[str, Any, int | str | None]:

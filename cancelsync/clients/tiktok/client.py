@@ -42,7 +42,7 @@ from cancelsync.errors import (
     FatalApiError,
     NotFoundError,
 )
-from cancelsync.models import TikTokCancellation, TikTokOrder, TikTokShop
+from cancelsync.models import Page, TikTokCancellation, TikTokOrder, TikTokShop
 
 log = structlog.get_logger("cancelsync.tiktok")
 
@@ -58,6 +58,11 @@ MAX_IDS_PER_CALL = 50  # Get Order Detail takes at most 50 ids
 MAX_ORDER_PAGE = 100
 MAX_CANCELLATION_PAGE = 50
 MAX_IDEMPOTENCY_KEY = 255
+# No search of ours needs more pages than this in one go: a cursor scan stops at its own
+# cap first (``cancelsync.sync.scan.MAX_SCAN_PAGES``, the same number) and resumes next
+# cycle, and a lookup (one order's cancellations) needs a few. A search still asking for
+# more is a server handing out fresh page tokens forever: ``DataError``, not a loop.
+MAX_PAGES = 200
 # Modules that act for the seller account, not one shop: shop_cipher must not be sent.
 _ACCOUNT_MODULES = frozenset({"authorization", "seller"})
 # The endpoint (or its version) does not exist on this host.
@@ -253,7 +258,8 @@ class TikTokClient:
         params: Mapping[str, str],
         body: Mapping[str, Any],
     ) -> Iterator[Any]:
-        """Yield each page's ``data``; raise ``DataError`` when a page token repeats."""
+        """Yield each page's ``data``; raise ``DataError`` when a page token repeats or
+        a page past ``MAX_PAGES`` is asked for (an endless search)."""
         seen: set[str] = set()
         token: str | None = None
         page = 0
@@ -271,6 +277,11 @@ class TikTokClient:
                 raise DataError(
                     f"tiktok: {path} returned the page token of an earlier page "
                     f"(page {page}); stopping instead of looping"
+                )
+            if page >= MAX_PAGES:
+                raise DataError(
+                    f"tiktok: {path} still had a next page after {page} pages; "
+                    "stopping instead of paging on without end"
                 )
             seen.add(token)
 
@@ -296,11 +307,12 @@ class TikTokClient:
         sort_field: str = "update_time",
         sort_order: str = "ASC",
         page_size: int = 50,
-    ) -> Iterator[list[TikTokOrder]]:
+    ) -> Iterator[Page[TikTokOrder]]:
         """Yield pages of orders matching the filters (filters in the body).
 
         ``*_ge`` is inclusive and ``*_lt`` exclusive; TikTok may return an
-        ``update_time`` outside the window, so callers overlap their windows.
+        ``update_time`` outside the window, so callers overlap their windows. An order
+        the mapper cannot read goes to ``Page.unreadable`` instead of failing the page.
         """
         if not 1 <= page_size <= MAX_ORDER_PAGE:
             raise ValueError(f"page_size must be 1..{MAX_ORDER_PAGE}")
@@ -317,8 +329,11 @@ class TikTokClient:
             "sort_order": sort_order,
         }
         for data in self._pages(ORDER_SEARCH_PATH, params=params, body=body):
-            orders = mapper.orders_from_json(data)
-            log.debug("tiktok.page.fetched", kind="orders", count=len(orders))
+            orders = mapper.orders_page_from_json(data)
+            log.debug(
+                "tiktok.page.fetched", kind="orders", count=len(orders),
+                unreadable=len(orders.unreadable),
+            )  # fmt: skip
             yield orders
 
     def get_orders(self, tiktok_order_ids: Sequence[str]) -> list[TikTokOrder]:
@@ -356,8 +371,9 @@ class TikTokClient:
         sort_field: str = "update_time",
         sort_order: str = "ASC",
         page_size: int = 50,
-    ) -> Iterator[list[TikTokCancellation]]:
-        """Yield pages of cancellation records matching the filters."""
+    ) -> Iterator[Page[TikTokCancellation]]:
+        """Yield pages of cancellation records matching the filters; a record the mapper
+        cannot read goes to ``Page.unreadable`` (with its id and time when readable)."""
         if not 1 <= page_size <= MAX_CANCELLATION_PAGE:
             raise ValueError(f"page_size must be 1..{MAX_CANCELLATION_PAGE}")
         body: dict[str, Any] = {}

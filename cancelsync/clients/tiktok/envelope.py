@@ -10,6 +10,12 @@ status, the TikTok code, its message and the request id.
 detail (issue 8) and a third-party copy of docv2's Get Package Detail lists it as "Internal
 error. Retry request", so it is retried like 36009003. Transient codes are
 ``RetryableApiError`` here; on a write the transport turns them into ``OutcomeUnknownError``.
+
+A reply that is not JSON at all came from something in front of TikTok: a proxy's HTML error
+page (a 502 is retried like any 5xx) or, with HTTP 200, a captive portal or a maintenance
+page. That 200 is retryable too: nothing about the event is wrong, and a write answered
+that way may or may not have reached TikTok (the transport makes it an unknown outcome, so
+the engine re-reads before sending again).
 """
 
 from __future__ import annotations
@@ -151,9 +157,17 @@ def _code(envelope: Mapping[str, Any] | None) -> int | None:
     raw = envelope.get("code")
     if isinstance(raw, int) and not isinstance(raw, bool):
         return raw
-    if isinstance(raw, str) and raw.strip().lstrip("-").isdigit():
-        return int(raw)
+    if isinstance(raw, str):
+        digits = raw.strip().removeprefix("-")
+        if digits.isascii() and digits.isdigit():
+            return int(raw)
     return None
+
+
+def _snippet(text: str | None, limit: int = 120) -> str:
+    """A reply's text with whitespace collapsed, cut to ``limit`` characters."""
+    flat = " ".join((text or "").split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
 
 
 def raise_for_response(resp: requests.Response) -> None:
@@ -189,6 +203,17 @@ def raise_for_response(resp: requests.Response) -> None:
         # write becomes an unknown outcome in the transport).
         raise RetryableApiError(
             text, retry_after=retry_after, hint=_RETRYABLE[INTERNAL_ERROR], **kw
+        )
+    if envelope is None and 200 <= status < 300:
+        raise RetryableApiError(
+            f"HTTP {status} reply is not TikTok's JSON "
+            f"({resp.headers.get('Content-Type', 'no content type')}): "
+            f"{_snippet(resp.text)!r}",
+            retry_after=retry_after,
+            hint="a proxy, captive portal or maintenance page answered instead of "
+            "TikTok; cancelsync retries. If it lasts, check the host's network and "
+            "tiktok.api_base_url",
+            **kw,
         )
     if code is None or code == 0:
         raise _without_code(resp, status, envelope, text, kw)
