@@ -351,3 +351,34 @@ def test_no_secret_reaches_the_logs_of_a_real_run(
     ]
     for secret in secrets:
         assert secret not in logs
+
+
+def test_check_finds_recent_tiktok_orders_in_magento(harness: Harness) -> None:
+    """`check` looks a few recent paid TikTok orders up in Magento and counts them."""
+    harness.sb.add_store("us-main")
+    for _ in range(3):
+        harness.sb.place_order([{"sku": "A", "qty": 1, "price": 5.0}])
+
+    rc, out = harness.run("check")
+
+    assert rc == 0, out
+    assert "3 of the 3 most recent paid TikTok orders found in Magento" in out
+
+
+def test_check_fails_when_no_recent_tiktok_order_is_in_magento(
+    harness: Harness,
+) -> None:
+    """When none of the recent TikTok orders is found by the configured field, every
+    cancellation would be "never imported": `check` fails and names the setting."""
+    harness.sb.add_store("us-main")
+    for _ in range(3):
+        harness.sb.tiktok.create_order(
+            harness.sb.demo.shop_id,
+            [{"sku_id": "1", "seller_sku": "X", "price": "3.00", "quantity": 1}],
+        )
+
+    rc, out = harness.run("check")
+
+    assert rc == 1
+    assert "0 of the 3 most recent paid TikTok orders found in Magento" in out
+    assert "magento.tiktok_order_id_field" in out
