@@ -510,3 +510,35 @@ def test_a_capped_scan_that_moves_keeps_its_hold() -> None:
     assert scan.finish(5000) == 1005  # where the held item's page began
     assert report.counts[f"held_at.{B_STREAM}"] == 1005
     assert report.counts["hold_released"] == 0
+
+
+def test_credit_memo_search_ignoring_its_keyset_filter_stops_the_cycle_not_loops(
+    harness: Harness,
+) -> None:
+    """A store answering every memo search with its first full page (the last id never
+    grows) ends the cycle with an error instead of looping; direction B still ran, and
+    once the store behaves every memo is handled once."""
+    harness.sb.add_store("us-main", refund_to_cancel=True)
+    magento = HostileMagento.install(harness.sb.magento_server)
+    orders = [
+        harness.sb.place_order([{"sku": f"M{i}", "qty": 1, "price": 1.0}])
+        for i in range(101)
+    ]
+    for o in orders:
+        harness.sb.magento.create_credit_memo(o.magento_entity_id, None)
+    cancelled = harness.sb.place_order([{"sku": "B", "qty": 1, "price": 2.0}])
+    harness.sb.tiktok.buyer_cancel(cancelled.tiktok_order_id)
+    magento.stuck_keyset()
+
+    rc, _ = harness.run("run", "--once")
+
+    assert rc == 1
+    assert harness.sb.magento_server.journal.count("GET creditmemos") == 2
+    assert harness.refund_posts() == 1  # direction B ran before the memo scan failed
+    assert harness.cancel_posts() == 0
+
+    magento.clear()
+    rc, _ = harness.run("run", "--once")
+
+    assert rc == 0
+    assert harness.cancel_posts() == 101
