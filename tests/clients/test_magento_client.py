@@ -872,3 +872,19 @@ def test_keyset_paging_stops_after_max_pages(
         for _ in client.iter_credit_memos(0, page_size=1):
             pass
     assert len(fake.queries) == MAX_PAGES
+
+
+def test_php_notice_before_the_json_is_retryable_not_data_error(
+    rsps: responses.RequestsMock,
+) -> None:
+    """A notice PHP printed before the JSON (display_errors on) is not the order's fault:
+    a retryable error naming it, never a DataError that would need attention."""
+    notice = "<br />\n<b>Deprecated</b>: Function strftime() is deprecated\n"
+    rsps.add(
+        responses.GET, f"{API}/orders/5", body=notice + json.dumps(order(5, "576")),
+        content_type="application/json",
+    )  # fmt: skip
+    with make_client(attempts=2) as client, pytest.raises(RetryableApiError) as info:
+        client.get_order(5)
+    assert "Deprecated" in info.value.message
+    assert "display_errors" in (info.value.hint or "")

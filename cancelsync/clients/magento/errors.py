@@ -7,11 +7,11 @@ hint), 404 ``NotFoundError``, 429/5xx ``RetryableApiError``, a refund refusal me
 "nothing left to refund" ``AlreadyAppliedError``, anything else ``FatalApiError``.
 
 A body that is not JSON comes from whatever stands in front of Magento: nginx's HTML 502, a
-maintenance page (503), a WAF, or a captive portal answering HTTP 200. Its text is quoted,
-shortened, in the message. A 2xx whose body is not JSON is ``RetryableApiError`` as well:
-nothing about the order or memo is wrong, so it must not become an attention item, and a
-write answered that way may have reached Magento or not (the transport makes it an
-unknown outcome; the engine re-reads before sending again).
+maintenance page (503), a WAF, a captive portal answering HTTP 200, or PHP notices printed
+before the JSON. Its text is quoted, shortened, in the message. A 2xx whose body is not JSON
+is ``RetryableApiError`` as well: nothing about the order or memo is wrong, so it must not
+become an attention item, and a write answered that way may have reached Magento or not
+(the transport makes it an unknown outcome; the engine re-reads before sending again).
 """
 
 from __future__ import annotations
@@ -216,25 +216,21 @@ def raise_for_response(resp: requests.Response, *, auth_mode: str) -> None:
 
 
 def _raise_unless_json(resp: requests.Response) -> None:
-    """A 2xx that is not JSON (an HTML page from a proxy or portal) is transient."""
-    content_type = resp.headers.get("Content-Type", "")
-    if "json" in content_type.lower() and not resp.content[:64].lstrip().startswith(
-        b"<"
-    ):
-        return  # a JSON reply; a garbled one is the mapper's DataError
+    """A 2xx whose body is not JSON did not come from Magento's API alone: transient."""
     try:
         resp.json()
     except ValueError:
-        short = snippet(resp.text or "")
+        content_type = resp.headers.get("Content-Type") or "no content type"
         raise RetryableApiError(
-            f"HTTP {resp.status_code} reply is not JSON "
-            f"({content_type or 'no content type'}): {short!r}",
+            f"HTTP {resp.status_code} reply is not JSON ({content_type}): "
+            f"{snippet(resp.text or '')!r}",
             platform=PLATFORM,
             status=resp.status_code,
             request_id=resp.headers.get("X-Request-Id"),
             hint="a proxy, captive portal or maintenance page answered instead of "
-            "Magento; cancelsync retries. If it lasts, check magento.base_url and the "
-            "host's network",
+            "Magento, or PHP printed notices before the JSON (set display_errors off); "
+            "cancelsync retries. If it lasts, check magento.base_url and the host's "
+            "network",
         ) from None
 
 
