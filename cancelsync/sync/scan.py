@@ -9,7 +9,9 @@ that hands out a fresh ``next_page_token`` forever would hold the worker's lock 
 capped scan logs ``scan.capped`` (a warning: nothing is wrong with the events), moves the
 cursor only as far as it read, and the next cycle goes on from there (minus the overlap).
 The clients refuse to page past the same number (``DataError``), so a lookup that is not a
-cursor scan cannot loop either.
+cursor scan cannot loop either. (A TikTok window re-reads ``overlap_seconds`` behind its
+cursor, so a capped scan only makes progress while fewer than 10,000 records share one
+``overlap_seconds`` stretch; a Magento keyset always makes progress.)
 
 **Holds: the cursor never passes an unrecorded item.** An item the mapper cannot read and
 whose id is unreadable too has no ledger key, so nothing can remember it but the cursor.
