@@ -626,7 +626,11 @@ class Engine:
         self, event: Event, plan: Plan, remote_id: str, *, reconciled: bool
     ) -> None:
         now = self.clock.now()
-        created_memo = plan.kind == "magento_refund" and remote_id.isdigit()
+        created_memo = (
+            plan.kind == "magento_refund"
+            and remote_id.isascii()
+            and remote_id.isdigit()
+        )
         with self.store.unit_of_work():
             self.store.ledger.update(
                 event.key, now, state="done", remote_id=remote_id, last_error=None,

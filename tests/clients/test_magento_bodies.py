@@ -74,3 +74,12 @@ def test_json_number_keeps_integers_integral() -> None:
     assert json_number(Decimal("3.000")) == 3
     assert isinstance(json_number(Decimal("3.000")), int)
     assert json_number(Decimal("1.25")) == 1.25
+
+
+def test_a_superscript_digit_is_not_an_id() -> None:
+    """'²' passes str.isdigit but int() refuses it: a refund reply like that is not an
+    id (the caller treats the outcome as unknown), never a crash of the run."""
+    from cancelsync.clients.magento.client import _as_id
+
+    assert _as_id("²") is None
+    assert _as_id(" 17 ") == 17

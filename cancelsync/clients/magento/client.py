@@ -201,7 +201,7 @@ class MagentoClient:
         if not isinstance(items, list):
             raise DataError(f"magento {endpoint}: search reply 'items' is not a list")
         total = data.get("total_count")
-        if isinstance(total, str) and total.isdigit():
+        if isinstance(total, str) and total.isascii() and total.isdigit():
             total = int(total)
         if not isinstance(total, int) or isinstance(total, bool):
             total = None
@@ -507,6 +507,6 @@ def _as_id(reply: Any) -> int | None:
         return None
     if isinstance(reply, int):
         return reply if reply > 0 else None
-    if isinstance(reply, str) and reply.strip().isdigit():
+    if isinstance(reply, str) and reply.strip().isascii() and reply.strip().isdigit():
         return int(reply.strip()) or None
     return None
