@@ -993,6 +993,7 @@ class Killed(BaseException):
 def test_a_send_cut_short_by_death_is_held_until_it_settles(rig: Rig) -> None:
     """A row whose send never returned is not re-read (and so not re-sent) before the
     client timeout plus the settle margin: a slow write may still complete."""
+
     def die(plan: Plan) -> str:
         raise Killed
 
