@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -148,3 +149,72 @@ def test_waker_wait_returns_as_soon_as_a_wake_arrives() -> None:
     waker.wake("us-main")
     thread.join(timeout=5)
     assert got == [{"us-main"}]
+
+
+def test_the_tiktok_simulator_delivers_signed_webhooks_to_the_receiver() -> None:
+    """A buyer cancel in the simulator reaches the receiver as a type-11 delivery that
+    verifies with the app's credentials (two independent HMAC implementations agree)
+    and wakes the shop's store."""
+    from cancelsync.sandbox.harness import Sandbox
+    from cancelsync.sandbox.tiktok.webhooks import Subscription
+
+    woke = Waker()
+    with Sandbox() as sb:
+        demo = sb.demo
+        app = WebhookApp("us-main", demo.shop_id, demo.app_key, demo.app_secret)
+        server = WebhookServer(
+            "127.0.0.1", 0, apps=lambda: [app], on_wake=woke.wake
+        ).start()
+        sender = sb.tiktok.webhooks
+        address = f"http://127.0.0.1:{server.port}{PATH}"
+        sender.subscribe(Subscription(demo.shop_id, "CANCELLATION_STATUS_CHANGE",
+                                      address, demo.app_key, demo.app_secret))  # fmt: skip
+        try:
+            placed = sb.place_order([{"sku": "A", "qty": 1, "price": 5.0}])
+            sb.tiktok.buyer_cancel(placed.tiktok_order_id)
+            assert woke.wait(5) == {"us-main"}
+        finally:
+            server.stop()
+            sender.stop()
+        accepted = [d for d in sender.deliveries if d.kind == 11 and d.status == 200]
+    assert accepted[0].data["order_id"] == placed.tiktok_order_id
+    assert accepted[0].data["cancel_status"] == "CANCELLATION_REQUEST_COMPLETE"
+
+
+def test_the_simulator_redelivers_until_answered_200() -> None:
+    """A receiver answering 500 gets the same notification again (same id)."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from cancelsync.sandbox.tiktok.webhooks import Subscription, WebhookSender
+
+    answers = [500, 200]
+    got: list[str] = []
+
+    class Flaky(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            got.append(json.loads(body)["tts_notification_id"])
+            self.send_response(answers.pop(0) if answers else 200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    flaky = ThreadingHTTPServer(("127.0.0.1", 0), Flaky)
+    threading.Thread(target=flaky.serve_forever, daemon=True).start()
+    sender = WebhookSender(redeliver_after=(0.1, 0.1))
+    try:
+        address = f"http://127.0.0.1:{flaky.server_address[1]}/"
+        sender.subscribe(Subscription("s1", "ORDER_STATUS_CHANGE", address, "k", "s"))
+        sender.on_change(1, "s1", {"order_id": "576", "order_status": "CANCELLED"})
+        deadline = time.monotonic() + 5
+        while len(got) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        sender.stop()
+        flaky.shutdown()
+        flaky.server_close()
+    assert [d.status for d in sender.deliveries] == [500, 200]
+    assert len(got) == 2
+    assert got[0] == got[1]

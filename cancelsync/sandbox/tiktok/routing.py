@@ -68,6 +68,8 @@ ROUTES = (
         _RR,
     ),
     _route("GET /return_refund/202309/reject_reasons", "202309", "shop", _RR),
+    _route("PUT /event/202309/webhooks", "202309", "shop", _ORDER),
+    _route("GET /event/202309/webhooks", "202309", "shop", _ORDER),
     _route(
         "GET /return_refund/{v}/orders/{order_id}/aftersale_eligibility",
         "202309 202512 202602",

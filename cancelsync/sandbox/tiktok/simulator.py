@@ -17,7 +17,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from cancelsync.clock import Clock, SystemClock
+from cancelsync.clock import Clock, SystemClock, to_epoch
 from cancelsync.sandbox.common import SimRequest, SimResponse
 from cancelsync.sandbox.tiktok import cancels, routes
 from cancelsync.sandbox.tiktok import errors as E
@@ -27,6 +27,7 @@ from cancelsync.sandbox.tiktok.routing import Route, label_for, match
 from cancelsync.sandbox.tiktok.scenario import ScenarioMixin
 from cancelsync.sandbox.tiktok.signing import verify_sign
 from cancelsync.sandbox.tiktok.state import App, Grant, Shop
+from cancelsync.sandbox.tiktok.webhooks import EVENT_TYPES, Subscription, WebhookSender
 from cancelsync.sandbox.tiktok.world import Timing, World
 
 MAX_PAST_SKEW = 300  # a timestamp older than 5 min is refused
@@ -90,6 +91,8 @@ class TikTokSimulator(ScenarioMixin):
         self.clock: Clock = clock or SystemClock()
         self._lock = threading.RLock()
         self._world = World(self.clock, seed, timing)
+        self.webhooks = WebhookSender()
+        self._world.listeners.append(self.webhooks.on_change)
         self._rid_rng = random.Random(seed + 1)
         self._faults = DataFaults()
         self._injected: list[_InjectedError] = []
@@ -135,6 +138,14 @@ class TikTokSimulator(ScenarioMixin):
         """Seeded search faults: repeated items across pages, swapped neighbours."""
         with self._lock:
             self._faults = DataFaults(duplicate_rate, out_of_order_rate, seed)
+
+    def data_faults_injected(self) -> dict[str, int]:
+        """How many duplicated and swapped search items the current data faults made."""
+        with self._lock:
+            return {
+                "duplicated": self._faults.duplicated,
+                "swapped": self._faults.swapped,
+            }
 
     def set_rate_limit(
         self, qps: int | None, *, retry_after: float | None = 1.0
@@ -240,21 +251,46 @@ class TikTokSimulator(ScenarioMixin):
         sign = query.get("sign")
         if not sign:
             raise E.invalid_param("sign is required")
-        self._check_timestamp(query.get("timestamp"))
+        # Checked as of the request's arrival: the gateway admits a call before the slow
+        # part, so a token expiring during a delay fault does not undo it (see common).
+        arrived = (
+            to_epoch(request.received_at)
+            if request.received_at is not None
+            else self._world.now()
+        )
+        self._check_timestamp(query.get("timestamp"), arrived)
         if not verify_sign(
             app.app_secret, request.path, request.query, request.body, ctype, sign
         ):
             raise ApiError(E.INVALID_SIGN, "Invalid signature", http_status=401)
-        grant = self._check_token(request.headers.get("x-tts-access-token"), app)
+        grant = self._check_token(
+            request.headers.get("x-tts-access-token"), app, arrived
+        )
         if route.scope not in grant.scopes:
             raise ApiError(E.SCOPE_NOT_GRANTED, f"Scope {route.scope} is not granted")
         shop = self._check_shop(query, route, grant)
         return _Call(request, route, version, path_id, query, app, grant, shop)
 
-    def _check_timestamp(self, raw: str | None) -> None:
+    def _webhooks(
+        self, call: _Call, shop: Shop, body: dict[str, Any]
+    ) -> dict[str, Any]:
+        if call.request.method == "GET":
+            return {"webhooks": self.webhooks.listed(shop.shop_id)}
+        address, event_type = body.get("address"), body.get("event_type")
+        if not isinstance(address, str) or not address or len(address) > 255:
+            raise E.invalid_param("address is required (a URL of at most 255 chars)")
+        if event_type not in EVENT_TYPES:
+            raise E.invalid_param(f"event_type {event_type!r} is not supported")
+        self.webhooks.subscribe(
+            Subscription(shop.shop_id, event_type, address, call.app.app_key,
+                         call.app.app_secret)
+        )  # fmt: skip
+        return {}
+
+    def _check_timestamp(self, raw: str | None, now: int) -> None:
         if raw is None or not raw.isdigit():
             raise E.invalid_param("timestamp is required (Unix seconds)")
-        skew = int(raw) - self._world.now()
+        skew = int(raw) - now
         if skew < -MAX_PAST_SKEW:
             raise E.invalid_param("timestamp is expired: older than 5 minutes")
         if skew > MAX_FUTURE_SKEW:
@@ -262,11 +298,11 @@ class TikTokSimulator(ScenarioMixin):
                 "timestamp is invalid: more than 30 seconds in the future"
             )
 
-    def _check_token(self, token: str | None, app: App) -> Grant:
+    def _check_token(self, token: str | None, app: App, now: int) -> Grant:
         grant = self._world.grant_by_access(token) if token else None
         if grant is None or grant.app_key != app.app_key:
             raise ApiError(E.INVALID_ACCESS_TOKEN, "Invalid x-tts-access-token header")
-        if grant.superseded or self._world.now() >= grant.access_expire:
+        if grant.superseded or now >= grant.access_expire:
             raise ApiError(E.ACCESS_TOKEN_EXPIRED, "Access token is expired")
         return grant
 
@@ -308,6 +344,8 @@ class TikTokSimulator(ScenarioMixin):
             decision = action.rsplit("/", 1)[1]
             key = query.get("idempotency_key")
             return cancels.decide(world, shop, call.path_id, decision, key, body)
+        if action == "/event/202309/webhooks":
+            return self._webhooks(call, shop, body)
         if action.endswith("/reject_reasons"):
             return cancels.list_reject_reasons(
                 world, shop, query.get("return_or_cancel_id"), query.get("locale")

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import random
 import string
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from cancelsync.clock import Clock, to_epoch
 from cancelsync.sandbox.tiktok import errors as E
@@ -40,6 +41,8 @@ from cancelsync.sandbox.tiktok.state import (
 )
 
 DAY = 86400
+# The cancellation webhook spells a withdrawn request ``…_CANCELLED`` (reference §7).
+_WEBHOOK_STATUS = {WITHDRAWN: "CANCELLATION_REQUEST_CANCELLED"}
 AUTH_CODE_TTL = 30 * 60
 
 
@@ -74,6 +77,28 @@ class World:
         # Order id -> (code, message) Get Order Detail answers for any batch holding it.
         self.failing_orders: dict[str, tuple[int, str]] = {}
         self._used_ids: set[str] = set()
+        # Called with (webhook type, shop id, data) on every status change, as TikTok's
+        # ORDER_STATUS_CHANGE (1) and CANCELLATION_STATUS_CHANGE (11) webhooks report
+        # them (reference §7); the sandbox's webhook sender listens here.
+        self.listeners: list[Callable[[int, str, dict[str, Any]], None]] = []
+
+    def notify_order(self, order: Order) -> None:
+        self._notify(1, order.shop_id, {
+            "order_id": order.order_id, "order_status": order.status,
+            "is_on_hold_order": order.status == "ON_HOLD",
+            "update_time": order.update_time,
+        })  # fmt: skip
+
+    def notify_cancellation(self, record: Cancellation) -> None:
+        self._notify(11, record.shop_id, {
+            "order_id": record.order_id, "cancellations_role": record.role,
+            "cancel_status": _WEBHOOK_STATUS.get(record.status, record.status),
+            "cancel_id": record.cancel_id, "create_time": record.create_time,
+        })  # fmt: skip
+
+    def _notify(self, kind: int, shop_id: str, data: dict[str, Any]) -> None:
+        for listener in list(self.listeners):
+            listener(kind, shop_id, data)
 
     # ------------------------------------------------------------------ ids, time
 
@@ -215,6 +240,7 @@ class World:
             and status != "CANCELLED"
         ):
             order.paid_time = when
+        self.notify_order(order)
 
     def pending_request(self, order: Order) -> Cancellation | None:
         return next(
@@ -280,6 +306,7 @@ class World:
         )
         self.cancellations[record.cancel_id] = record
         self._apply(record, order, lines, now)
+        self.notify_cancellation(record)
         return record
 
     def request_buyer_cancel(
@@ -305,6 +332,7 @@ class World:
         order.is_buyer_request_cancel = True
         order.request_cancel_time = now
         order.update_time = now
+        self.notify_cancellation(record)
         return record
 
     def approve(self, record: Cancellation, when: int | None = None) -> None:
@@ -319,6 +347,7 @@ class World:
         record.deadline = None
         order.is_buyer_request_cancel = False
         self._apply(record, order, lines, when)
+        self.notify_cancellation(record)
 
     def close_request(
         self, record: Cancellation, status: str, when: int | None = None
@@ -331,6 +360,7 @@ class World:
         record.deadline = None
         order.is_buyer_request_cancel = False
         order.update_time = when
+        self.notify_cancellation(record)
 
     def _apply(
         self, record: Cancellation, order: Order, lines: list[Line], when: int
@@ -373,6 +403,7 @@ class World:
             order.cancellation_initiator = (
                 "SYSTEM" if record.role == "OPERATOR" else record.role
             )
+            self.notify_order(order)
         elif order.status == "PARTIALLY_SHIPPING" and all(
             ln.shipped for ln in order.active_lines()
         ):
@@ -410,6 +441,7 @@ class World:
         record.status = COMPLETE
         record.update_time = when
         record.complete_at = None
+        self.notify_cancellation(record)
 
     def backdate(self, record_id: str, seconds: int) -> None:
         """Move an order's or a cancellation's ``update_time`` back (a late event)."""
