@@ -99,7 +99,8 @@ class TikTokOrder:
     lines: tuple[TikTokLine, ...] = ()
     cancel_time: datetime | None = None
     cancellation_initiator: str = ""
-    is_buyer_request_cancel: bool = False
+    # A buyer's cancellation request awaits the seller; None: the reply did not say.
+    is_buyer_request_cancel: bool | None = False
     currency: str = ""
     total_amount: Decimal | None = None
     shipping_fee: Decimal | None = None

@@ -23,7 +23,7 @@ from datetime import timedelta
 from typing import Any
 
 from cancelsync.directions import Direction
-from cancelsync.errors import ConfigApiError, DataError
+from cancelsync.errors import ConfigApiError, DataError, NotFoundError
 from cancelsync.models import (
     MagentoCreditMemo,
     MagentoOrder,
@@ -44,9 +44,11 @@ from cancelsync.rules.decisions import (
 from cancelsync.store import Link, LinkConflictError
 from cancelsync.sync.engine import Engine, Event, EventScope
 from cancelsync.sync.ports import MagentoPort, TikTokPort
+from cancelsync.sync.reads import BatchedReads
 from cancelsync.sync.scan import CursorScan, unkeyed
 
 DIRECTION = Direction.MAGENTO_TO_TIKTOK
+REQUEST_BATCH = 50  # orders per cancellation search (its page holds 50 records)
 
 
 def cancel_key(shop_id: str, magento_creditmemo_id: int) -> str:
@@ -74,7 +76,27 @@ class MagentoToTikTok:
         # Another enabled store could own memos of the same Magento store views: then a
         # memo is ours only if our shop knows the TikTok order.
         self.other_stores_claim = other_stores_claim
-        self._orders: dict[int, MagentoOrder] = {}
+        # One batched read per page and kind (``cancelsync.sync.reads``): the memos'
+        # Magento orders, their TikTok orders, pending buyer requests (only of orders
+        # whose detail shows one) and, for line cancels, the orders' credit memos.
+        self._orders: BatchedReads[int, MagentoOrder] = BatchedReads(
+            engine, "magento orders",
+            lambda ids: self.magento.orders_by_entity_ids(ids), self._magento_order,
+        )  # fmt: skip
+        self._tiktok_orders: BatchedReads[str, TikTokOrder] = BatchedReads(
+            engine, "tiktok orders",
+            lambda ids: {o.tiktok_order_id: o for o in self.tiktok.get_orders(ids)},
+            self._tiktok_order,
+        )  # fmt: skip
+        self._requests: BatchedReads[str, TikTokCancellation] = BatchedReads(
+            engine, "pending buyer requests", self._pending_requests,
+            lambda oid: self._pending_requests([oid]).get(oid),
+        )  # fmt: skip
+        self._order_memos: BatchedReads[int, list[MagentoCreditMemo]] = BatchedReads(
+            engine, "magento credit memos",
+            lambda ids: self.magento.credit_memos_for_orders(ids),
+            lambda i: self.magento.credit_memos_for_order(i),
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ discovery
 
@@ -126,18 +148,81 @@ class MagentoToTikTok:
     # ------------------------------------------------------------------ one page
 
     def process_page(self, memos: list[MagentoCreditMemo]) -> None:
-        # Orders are cached per page only: read after the page's memos were listed, an
+        # Orders are read per page only: read after the page's memos were listed, an
         # order's refunded quantities include every memo on the page.
-        self._orders.clear()
+        self._new_page()
         for bad in getattr(memos, "unreadable", ()):
             self._unreadable(bad)
-        for memo in memos:
-            key = cancel_key(self.shop_id, memo.magento_creditmemo_id)
-            if self.engine.entry(key) is not None:
-                continue  # seen before (final) or owned by the retry pass
+        todo = [
+            memo for memo in memos
+            if self.engine.entry(cancel_key(self.shop_id, memo.magento_creditmemo_id))
+            is None  # else seen before (final) or owned by the retry pass
+        ]  # fmt: skip
+        self._prefetch(todo)
+        for memo in todo:
             self.engine.check_stop()
             self.engine.report.counts["seen"] += 1
             self.process(memo)
+
+    def _new_page(self) -> None:
+        for reads in (self._orders, self._tiktok_orders, self._requests,
+                      self._order_memos):  # fmt: skip
+            reads.clear()
+
+    def _prefetch(self, memos: list[MagentoCreditMemo]) -> None:
+        """Read what the page's memos need, one batch per kind, in the order the rules
+        need it: Magento orders, then the TikTok orders of those that are TikTok's and
+        not our echo, then pending requests and order memos where a rule can use them.
+        A failed batch leaves each memo to read its own (``BatchedReads``)."""
+        self._orders.prefetch(m.magento_entity_id for m in memos)
+        wanted: dict[str, tuple[MagentoCreditMemo, MagentoOrder]] = {}
+        for memo in memos:
+            order = self._orders.cached(memo.magento_entity_id)
+            if order is not None and self._needs_tiktok(memo, order):
+                wanted[str(order.tiktok_order_id)] = (memo, order)
+        self._tiktok_orders.prefetch(wanted)
+        requests, memo_orders = [], []
+        for tiktok_id, (_memo, order) in wanted.items():
+            tiktok_order = self._tiktok_orders.cached(tiktok_id)
+            if tiktok_order is None:
+                continue
+            if self._may_have_request(tiktok_order, order):
+                requests.append(tiktok_id)
+            if self._needs_order_memos(order):
+                memo_orders.append(order.magento_entity_id)
+        self._requests.prefetch(requests)
+        self._order_memos.prefetch(memo_orders)
+
+    def _needs_tiktok(self, memo: MagentoCreditMemo, order: MagentoOrder) -> bool:
+        """The memo's TikTok order is read: a TikTok order of this store, not an echo."""
+        if not rules.looks_like_tiktok_order_id(order.tiktok_order_id):
+            return False
+        link = self.store.links.find_by_magento(order.magento_entity_id)
+        if link is not None and link.scope != self.engine.scope:
+            return False
+        return not self._echo(memo)
+
+    def _echo(self, memo: MagentoCreditMemo) -> bool:
+        """A memo this worker created (ledger first, the comment marker as a backup)."""
+        return self.store.ledger.find_by_creditmemo(
+            memo.magento_creditmemo_id
+        ) is not None or has_marker(memo.comments)
+
+    def _may_have_request(self, tiktok_order: TikTokOrder, order: MagentoOrder) -> bool:
+        """A pending buyer request can decide this memo: a full refund, approvals on, and
+        the order detail shows a request (or does not say)."""
+        return (
+            self.settings.approve_buyer_requests
+            and tiktok_order.is_buyer_request_cancel is not False
+            and rules.is_full_refund(order)
+        )
+
+    def _needs_order_memos(self, order: MagentoOrder) -> bool:
+        """Line cancels are judged on every memo of the order (see the rule)."""
+        return (
+            not rules.is_full_refund(order)
+            and self.settings.partial_refunds == "cancel_items"
+        )
 
     def _unreadable(self, bad: Unreadable, *, retrying: bool = False) -> None:
         """A credit memo the mapper could not read: reported once, never dropped."""
@@ -164,9 +249,23 @@ class MagentoToTikTok:
         )
 
     def _order(self, magento_entity_id: int) -> MagentoOrder:
-        if magento_entity_id not in self._orders:
-            self._orders[magento_entity_id] = self.magento.get_order(magento_entity_id)
-        return self._orders[magento_entity_id]
+        order = self._orders.get(magento_entity_id)
+        if order is None:
+            raise NotFoundError(
+                f"Magento order {magento_entity_id} of the credit memo was not found",
+                platform="magento",
+            )
+        return order
+
+    def _magento_order(self, magento_entity_id: int) -> MagentoOrder | None:
+        try:
+            return self.magento.get_order(magento_entity_id)
+        except NotFoundError:
+            return None
+
+    def _tiktok_order(self, tiktok_order_id: str) -> TikTokOrder | None:
+        found = self.tiktok.get_orders([tiktok_order_id])
+        return found[0] if found else None
 
     def _memo_event(self, magento_creditmemo_id: int) -> Event:
         """The event of a memo whose order is not read yet (what a failure is kept as)."""
@@ -207,8 +306,7 @@ class MagentoToTikTok:
         # An echo needs no TikTok read: the rule decides on what is known already.
         tiktok_order = None
         if not (created_by_us or has_marker(memo.comments)):
-            found = self.tiktok.get_orders([tiktok_id])
-            tiktok_order = found[0] if found else None
+            tiktok_order = self._tiktok_orders.get(tiktok_id)
             if link is None and tiktok_order is None and self.other_stores_claim:
                 # Not this shop's order; another store will take it.
                 self._nothing_to_do(event, "not this shop's TikTok order")
@@ -220,6 +318,10 @@ class MagentoToTikTok:
                     return
         facts = self._facts(memo, order, created_by_us, tiktok_order)
         decision = rules.decide_cancel(facts, self.settings, self.market)
+        if isinstance(decision, Apply) and not engine.dry_run:
+            # Written to (or about to be): the next memo of this order reads it again.
+            self._tiktok_orders.forget(tiktok_id)
+            self._requests.forget(tiktok_id)
         engine.apply(event, decision, self.execute, self.reconcile, self.other_reason)
 
     def _facts(
@@ -232,18 +334,13 @@ class MagentoToTikTok:
         """The rest of what the rules need, read only where a rule can use it."""
         # The order was read this cycle, after its memos were listed, so its refunded
         # quantities are cumulative: they decide full vs partial.
-        full = rules.is_full_refund(order)
         pending = None
-        if tiktok_order is not None and full and self.settings.approve_buyer_requests:
-            pending = self._pending_request(tiktok_order.tiktok_order_id)
+        if tiktok_order is not None and self._may_have_request(tiktok_order, order):
+            pending = self._requests.get(tiktok_order.tiktok_order_id)
         memos = None
-        if (
-            tiktok_order is not None
-            and not full
-            and self.settings.partial_refunds == "cancel_items"
-        ):
+        if tiktok_order is not None and self._needs_order_memos(order):
             # Line cancels are judged by their effect on TikTok (see the rule).
-            memos = tuple(self.magento.credit_memos_for_order(order.magento_entity_id))
+            memos = tuple(self._order_memos.get(order.magento_entity_id) or [])
         return rules.CreditMemoFacts(
             memo, order, created_by_us, tiktok_order, pending, memos
         )
@@ -299,12 +396,18 @@ class MagentoToTikTok:
             self.market,
         )
 
-    def _pending_request(self, tiktok_order_id: str) -> TikTokCancellation | None:
-        for page in self.tiktok.search_cancellations(order_ids=[tiktok_order_id]):
-            for c in page:
-                if c.pending and c.cancel_type == "BUYER_CANCEL":
-                    return c
-        return None
+    def _pending_requests(
+        self, tiktok_order_ids: list[str]
+    ) -> dict[str, TikTokCancellation]:
+        """Each order's buyer request awaiting the seller, in one search per 50 orders."""
+        found: dict[str, TikTokCancellation] = {}
+        for start in range(0, len(tiktok_order_ids), REQUEST_BATCH):
+            batch = tiktok_order_ids[start : start + REQUEST_BATCH]
+            for page in self.tiktok.search_cancellations(order_ids=batch):
+                for c in page:
+                    if c.pending and c.cancel_type == "BUYER_CANCEL":
+                        found.setdefault(c.tiktok_order_id, c)
+        return found
 
     # ------------------------------------------------------------------ I/O for plans
 

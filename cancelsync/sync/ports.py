@@ -7,7 +7,7 @@ pass any object with the same methods.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Protocol
@@ -33,6 +33,7 @@ class MagentoPort(Protocol):
         *,
         store_ids: Sequence[int] = (),
         page_size: int = 100,
+        created_since: datetime | None = None,
     ) -> Iterator[Page[MagentoCreditMemo]]: ...
 
     def credit_memos_created_since(
@@ -50,9 +51,15 @@ class MagentoPort(Protocol):
         self, ids: Sequence[str]
     ) -> dict[str, list[MagentoOrder]]: ...
 
+    def orders_by_entity_ids(self, ids: Iterable[int]) -> dict[int, MagentoOrder]: ...
+
     def credit_memos_for_order(
         self, magento_entity_id: int
     ) -> list[MagentoCreditMemo]: ...
+
+    def credit_memos_for_orders(
+        self, magento_entity_ids: Iterable[int]
+    ) -> dict[int, list[MagentoCreditMemo]]: ...
 
     # direction B: writes
     def refund_order(

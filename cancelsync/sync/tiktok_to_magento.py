@@ -34,7 +34,13 @@ from cancelsync.errors import (
     FatalApiError,
     NotFoundError,
 )
-from cancelsync.models import MagentoOrder, TikTokCancellation, TikTokOrder, Unreadable
+from cancelsync.models import (
+    MagentoCreditMemo,
+    MagentoOrder,
+    TikTokCancellation,
+    TikTokOrder,
+    Unreadable,
+)
 from cancelsync.rules import tiktok_to_magento as rules
 from cancelsync.rules.decisions import (
     Apply,
@@ -47,6 +53,7 @@ from cancelsync.rules.decisions import (
 from cancelsync.store import Link, LinkConflictError
 from cancelsync.sync.engine import Engine, Event
 from cancelsync.sync.ports import MagentoPort, TikTokPort
+from cancelsync.sync.reads import BatchedReads
 from cancelsync.sync.scan import CursorScan, unkeyed
 
 DIRECTION = Direction.TIKTOK_TO_MAGENTO
@@ -69,6 +76,17 @@ class TikTokToMagento:
         self.store = engine.store
         # Orders whose cancellation was decided this cycle (a dry run records nothing).
         self._decided_orders: set[str] = set()
+        # The page's Magento orders and (for orders showing a refund) their credit memos,
+        # each read in one batch per page (``cancelsync.sync.reads``).
+        self._orders: BatchedReads[int, MagentoOrder] = BatchedReads(
+            engine, "magento orders",
+            lambda ids: self.magento.orders_by_entity_ids(ids), self._order_or_none,
+        )  # fmt: skip
+        self._memos: BatchedReads[int, list[MagentoCreditMemo]] = BatchedReads(
+            engine, "magento credit memos",
+            lambda ids: self.magento.credit_memos_for_orders(ids),
+            lambda i: self.magento.credit_memos_for_order(i),
+        )  # fmt: skip
 
     # ------------------------------------------------------------------ discovery
 
@@ -139,10 +157,12 @@ class TikTokToMagento:
             ]  # fmt: skip
             if not todo:
                 continue
+            self._new_page()
             links = self._batched(
                 lambda ids: self.resolve_links(ids),
                 sorted({o.tiktok_order_id for o in todo}),
             )
+            self._prefetch_magento(links)
             for order in todo:
                 self.engine.check_stop()
                 self.engine.report.counts["seen_without_record"] += 1
@@ -187,17 +207,49 @@ class TikTokToMagento:
             todo.append(c)
         if not todo:
             return
+        self._new_page()
         order_ids = sorted({c.tiktok_order_id for c in todo})
         links = self._batched(lambda ids: self.resolve_links(ids), order_ids)
         details = self._batched(
-            lambda ids: {o.tiktok_order_id: o for o in self._orders(ids)}, order_ids
+            lambda ids: {o.tiktok_order_id: o for o in self._details(ids)}, order_ids
         )
+        self._prefetch_magento(links)
         for c in todo:
             self.engine.check_stop()
             self._handle(c, links, details)
 
-    def _orders(self, order_ids: list[str]) -> list[TikTokOrder]:
+    def _details(self, order_ids: list[str]) -> list[TikTokOrder]:
         return self.tiktok.get_orders(order_ids) if order_ids else []
+
+    def _new_page(self) -> None:
+        """Forget the last page's reads: each page reads its orders afresh."""
+        self._orders.clear()
+        self._memos.clear()
+
+    def _prefetch_magento(
+        self, links: dict[str, Link | rules.LinkFacts] | None
+    ) -> None:
+        """Read the page's linked Magento orders in one search (those link resolution
+        just found are kept as they are), then the credit memos of the ones that show a
+        refund (the marker check, ``_with_marker``) in one more. A failed batch leaves
+        each event to read its own."""
+        if links is None:
+            return
+        entity_ids = [
+            link.magento_entity_id for link in links.values() if isinstance(link, Link)
+        ]
+        self._orders.prefetch(entity_ids)
+        refunded = [
+            i for i in entity_ids
+            if (order := self._orders.cached(i)) is not None and _shows_refund(order)
+        ]  # fmt: skip
+        self._memos.prefetch(refunded)
+
+    def _order_or_none(self, magento_entity_id: int) -> MagentoOrder | None:
+        try:
+            return self.magento.get_order(magento_entity_id)
+        except NotFoundError:
+            return None
 
     def _batched(
         self, read: Callable[[list[str]], dict[str, _T]], order_ids: list[str]
@@ -228,7 +280,7 @@ class TikTokToMagento:
             if links is None:
                 links = self.resolve_links([oid])
             if details is None:
-                details = {o.tiktok_order_id: o for o in self._orders([oid])}
+                details = {o.tiktok_order_id: o for o in self._details([oid])}
             self.process(c, links.get(oid), details.get(oid))
 
     def resolve_links(self, order_ids: list[str]) -> dict[str, Link | rules.LinkFacts]:
@@ -249,7 +301,10 @@ class TikTokToMagento:
             orders = found.get(oid, [])
             if store_ids:
                 orders = [o for o in orders if o.store_id in store_ids]
-            result[oid] = self._link_for(oid, orders)
+            result[oid] = made = self._link_for(oid, orders)
+            if isinstance(made, Link):
+                # A search result is the whole order (items included): no second read.
+                self._orders.put(made.magento_entity_id, orders[0])
         return result
 
     def _link_for(
@@ -363,9 +418,8 @@ class TikTokToMagento:
             # Only a LINKED order gets this far without a decision.
             engine.record(event, early or rules.unlinked(link_facts))
             return
-        try:
-            order = self.magento.get_order(resolved.magento_entity_id)
-        except NotFoundError:
+        order = self._orders.get(resolved.magento_entity_id)
+        if order is None:
             gone = rules.LinkFacts(
                 rules.LinkStatus.GONE, str(resolved.magento_entity_id)
             )
@@ -382,6 +436,10 @@ class TikTokToMagento:
                 tiktok_cancel_id=c.cancel_id, magento_amount=str(plan.expected_amount),
                 tiktok_refund_total=str(c.refund_total),
             )  # fmt: skip
+        if isinstance(decision, Apply) and not engine.dry_run:
+            # Written to (or about to be): the next event of this order reads it again.
+            self._orders.forget(order.magento_entity_id)
+            self._memos.forget(order.magento_entity_id)
         engine.apply(event, decision, self.execute, self.reconcile)
 
     def _with_marker(
@@ -396,8 +454,9 @@ class TikTokToMagento:
         """
         if not _shows_refund(order):
             return facts
-        memo_id = self._marked_memo(
-            order.magento_entity_id, facts.cancellation.cancel_id
+        memo_id = _marked(
+            self._memos.get(order.magento_entity_id) or [],
+            facts.cancellation.cancel_id,
         )
         if memo_id is None:
             return facts
@@ -411,10 +470,10 @@ class TikTokToMagento:
         return replace(facts, recorded_by_memo=memo_id)
 
     def _marked_memo(self, magento_entity_id: int, cancel_id: str) -> int | None:
-        for memo in self.magento.credit_memos_for_order(magento_entity_id):
-            if has_marker(memo.comments, cancel_id):
-                return memo.magento_creditmemo_id
-        return None
+        """Read the order's memos now (never from the page's reads): a re-read."""
+        return _marked(
+            self.magento.credit_memos_for_order(magento_entity_id), cancel_id
+        )
 
     # ------------------------------------------------------------------ I/O for plans
 
@@ -487,9 +546,18 @@ class TikTokToMagento:
                 Attention("the TikTok cancellation can no longer be found"),
             )
             return
+        self._new_page()
         links = self.resolve_links([order_id])
-        details = {o.tiktok_order_id: o for o in self._orders([order_id])}
+        details = {o.tiktok_order_id: o for o in self._details([order_id])}
         self.process(match, links.get(order_id), details.get(order_id))
+
+
+def _marked(memos: list[MagentoCreditMemo], cancel_id: str) -> int | None:
+    """The id of the memo carrying this cancellation's marker, if any."""
+    for memo in memos:
+        if has_marker(memo.comments, cancel_id):
+            return memo.magento_creditmemo_id
+    return None
 
 
 def _shows_refund(order: MagentoOrder) -> bool:

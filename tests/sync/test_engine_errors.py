@@ -73,13 +73,17 @@ def test_transient_10006402_on_order_detail_is_retried_like_a_5xx(
 
 
 def test_magento_order_read_error_fails_only_that_memo(harness: Harness) -> None:
-    """A Magento 500 that outlasts the read retries leaves that memo failed for the retry
-    pass; the other memo is cancelled, and the next run heals the first."""
+    """A Magento 500 that outlasts the read retries of the page's order search and then
+    of one memo's own order read leaves that memo failed for the retry pass; the other
+    memo is cancelled, and the next run heals the first."""
     harness.sb.add_store("us-main", refund_to_cancel=True)
     first = harness.sb.place_order([{"sku": "A", "qty": 1, "price": 5.0}])
     second = harness.sb.place_order([{"sku": "B", "qty": 1, "price": 6.0}])
     harness.sb.magento.create_credit_memo(first.magento_entity_id, None)
     harness.sb.magento.create_credit_memo(second.magento_entity_id, None)
+    harness.sb.magento_faults.next_calls(
+        "GET orders", Fault("status", status=500), count=5
+    )
     harness.sb.magento_faults.next_calls(
         r"GET orders/\{id\}", Fault("status", status=500), count=5
     )

@@ -39,6 +39,7 @@ from cancelsync.clients.magento.errors import (
     snippet,
 )
 from cancelsync.clients.magento.paging import keyset_pages
+from cancelsync.clients.magento.search import Filter as SearchFilter
 from cancelsync.clients.magento.search import SearchCriteria
 from cancelsync.config import MagentoConfig
 from cancelsync.errors import (
@@ -241,19 +242,32 @@ class MagentoClient:
         *,
         store_ids: Sequence[int] = (),
         page_size: int = 100,
+        created_since: datetime | None = None,
     ) -> Iterator[Page[MagentoCreditMemo]]:
         """Yield pages of credit memos with ``entity_id > after_entity_id``, ascending.
 
         Keyset paging (``currentPage`` stays 1); filter by ``store_id`` when given.
         Search results may lack comments; use ``credit_memos_for_order`` when needed.
+
+        ``created_since`` (aware) adds, in the same query, the memos created at or after
+        it whatever their id (the late-commit re-scan): one filter group ORs
+        ``entity_id gt <after>`` with ``created_at gteq <since>``, and the keyset pages
+        through the union from the lowest id, so an idle cycle costs one call.
         """
-        base = self._with_stores(SearchCriteria(), store_ids)
+        base = SearchCriteria()
+        start = after_entity_id
+        if created_since is not None:
+            base = base.any_of(
+                SearchFilter("entity_id", after_entity_id, "gt"),
+                SearchFilter("created_at", created_since, "gteq"),
+            )
+            start = 0
         return self._keyset(
             "creditmemos",
-            base,
+            self._with_stores(base, store_ids),
             mapper.credit_memo_from_json,
             _memo_id,
-            after_entity_id=after_entity_id,
+            after_entity_id=start,
             page_size=page_size,
             tolerant=True,  # the engine reports unreadable memos by id
         )
@@ -295,17 +309,35 @@ class MagentoClient:
 
     def credit_memos_for_order(self, magento_entity_id: int) -> list[MagentoCreditMemo]:
         """Every credit memo of one order, ascending, each with its comments."""
-        base = SearchCriteria().where("order_id", magento_entity_id)
-        memos: list[MagentoCreditMemo] = []
-        for page in self._keyset(
-            "creditmemos", base, _RawMemo.from_json, _raw_memo_id, page_size=100
-        ):
-            for raw in page:
-                memo = raw.memo
-                if not raw.has_comments:
-                    memo = self._with_comments(memo)
-                memos.append(memo)
-        return memos
+        return self.credit_memos_for_orders([magento_entity_id])[int(magento_entity_id)]
+
+    def credit_memos_for_orders(
+        self, magento_entity_ids: Iterable[int]
+    ) -> dict[int, list[MagentoCreditMemo]]:
+        """Every credit memo of each order, ascending, each with its comments.
+
+        Every requested order id is a key (an order without memos has an empty list).
+        One search per 50 orders (``order_id in …``); a memo whose search row lacks
+        its comments is completed by one more read.
+        """
+        wanted = list(dict.fromkeys(int(i) for i in magento_entity_ids))
+        result: dict[int, list[MagentoCreditMemo]] = {i: [] for i in wanted}
+        for start in range(0, len(wanted), ID_BATCH):
+            batch = wanted[start : start + ID_BATCH]
+            base = (
+                SearchCriteria().where("order_id", batch[0])
+                if len(batch) == 1
+                else SearchCriteria().where("order_id", batch, "in")
+            )
+            for page in self._keyset(
+                "creditmemos", base, _RawMemo.from_json, _raw_memo_id, page_size=100
+            ):
+                for raw in page:
+                    memo = raw.memo
+                    if not raw.has_comments:
+                        memo = self._with_comments(memo)
+                    result.setdefault(memo.magento_entity_id, []).append(memo)
+        return result
 
     def _with_comments(self, memo: MagentoCreditMemo) -> MagentoCreditMemo:
         memo_id = memo.magento_creditmemo_id

@@ -242,7 +242,11 @@ def order_from_json(raw: Any, where: str = "order") -> TikTokOrder:
         cancellation_initiator=_str(
             data, "cancellation_initiator", where, required=False
         ),
-        is_buyer_request_cancel=_bool(data, "is_buyer_request_cancel"),
+        is_buyer_request_cancel=(
+            _bool(data, "is_buyer_request_cancel")
+            if data.get("is_buyer_request_cancel") is not None
+            else None
+        ),
         currency=_str(payment, "currency", f"{where}.payment", required=False),
         total_amount=_money(payment, "total_amount", f"{where}.payment"),
         shipping_fee=_money(payment, "shipping_fee", f"{where}.payment"),
