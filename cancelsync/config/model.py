@@ -48,6 +48,22 @@ def http_url(value: Any) -> str | None:
     return None
 
 
+def secret_http_url(value: Any) -> str | None:
+    """An http(s) URL that carries a token: the problem never repeats the value."""
+    if not value:
+        return None  # empty: unset
+    try:
+        parts = urlsplit(value)
+        ok = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # e.g. an unclosed [IPv6 literal
+        ok = False
+    return None if ok else "must be an http(s) URL (not shown: it holds a token)"
+
+
+def tcp_port(value: Any) -> str | None:
+    return None if 1 <= value <= 65535 else f"{value} is not a port (1-65535)"
+
+
 def one_of(options: tuple[str, ...]) -> Check:
     def check(value: Any) -> str | None:
         return None if value in options else f"must be one of {', '.join(options)}"
@@ -96,6 +112,14 @@ class WorkerConfig:
     stores_dir: Path | None = None
     max_attempts: int = checked(5, positive)
     retry_backoff_seconds: int = checked(60, not_negative)
+    # Service mode: Prometheus /metrics and /healthz on 127.0.0.1 (off when unset).
+    metrics_port: int | None = checked(None, tcp_port)
+    # A JSON POST {"text": ...} per new needs-attention item and per failing/recovered
+    # store (off when unset). A secret: the URL carries the hook's token.
+    alert_webhook_url: str | None = checked(None, secret_http_url)
+
+    def secrets(self) -> list[str]:
+        return [self.alert_webhook_url or ""]
 
 
 @dataclass(frozen=True)
@@ -195,7 +219,7 @@ class Config:
 
     def secrets(self) -> list[str]:
         """Every configured secret value, for log redaction."""
-        values = self.magento.secrets()
+        values = [*self.worker.secrets(), *self.magento.secrets()]
         for store in self.stores:
             values.extend(store.secrets())
         return [v for v in values if v]

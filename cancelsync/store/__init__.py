@@ -28,6 +28,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
+from cancelsync.store.alerts import AlertOutbox, StoreHealth
 from cancelsync.store.cursors import Cursor, CursorRegressionError, Cursors
 from cancelsync.store.db import open_database
 from cancelsync.store.history import Cycles, Timeline
@@ -57,6 +58,8 @@ class Store:
         self.cycles = Cycles(db)
         self.timeline = Timeline(db)
         self.switches = DirectionSwitches(db)
+        self.alerts = AlertOutbox(db)
+        self.health = StoreHealth(db)
 
     @classmethod
     def open(cls, path: Path | str) -> Store:

@@ -204,6 +204,18 @@ class Ledger:
             counts[row["state"]] = row["n"]
         return counts
 
+    def counts_by_direction(self, scope: str) -> dict[tuple[str, str], int]:
+        """How many rows of a scope are in each state, per direction:
+        ``{(direction, state): n}``, only pairs that have rows."""
+        return {
+            (row["direction"], row["state"]): row["n"]
+            for row in self._db.query(
+                "SELECT direction, state, COUNT(*) AS n FROM ledger WHERE scope = ? "
+                "GROUP BY direction, state",
+                [scope],
+            )
+        }
+
     def reason_code_counts(
         self, scope: str, state: str | None = None
     ) -> dict[str, int]:

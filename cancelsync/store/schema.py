@@ -181,3 +181,36 @@ def m003_direction_switches(db: Database) -> None:
             [scope, direction, int(enabled), position],
         )
     db.execute(f"DELETE FROM cursors WHERE {_PSEUDO_CURSORS}")  # noqa: S608 - a fixed condition
+
+
+@migrations()
+def m004_alert_state(db: Database) -> None:
+    # The webhook's outbox (a message is queued once per key, survives restarts, and
+    # waits out a webhook that is down) and each store's run of failed cycles.
+    db.execute(
+        """
+        CREATE TABLE alert_outbox (
+            alert_id INTEGER PRIMARY KEY AUTOINCREMENT,
+            alert_key TEXT NOT NULL UNIQUE,
+            store_name TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            text TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'dropped')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX alert_outbox_state ON alert_outbox (state, alert_id)")
+    db.execute(
+        """
+        CREATE TABLE store_health (
+            store_name TEXT PRIMARY KEY,
+            failed_in_a_row INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            failing_alerted INTEGER NOT NULL DEFAULT 0 CHECK (failing_alerted IN (0, 1)),
+            last_ok_at TEXT,
+            updated_at TEXT NOT NULL
+        )"""
+    )
