@@ -16,6 +16,7 @@ import structlog
 
 from cancelsync.config import Config, StoreConfig
 from cancelsync.cycle_history import finish_cycle
+from cancelsync.monitor import Monitor
 from cancelsync.scopes import store_scope
 from cancelsync.store import Store
 from cancelsync.sync.cycle import run_store_cycle
@@ -28,12 +29,23 @@ log = structlog.get_logger("cancelsync.service")
 class Worker:
     """Runs every enabled store's cycle, once or on the poll interval, until stopped."""
 
-    def __init__(self, config: Config, store: Store, clients: ClientFactory) -> None:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        clients: ClientFactory,
+        *,
+        monitor: Monitor | None = None,
+    ) -> None:
         self.config = config
         self.store = store
         self.clients = clients
         self.clock = clients.clock
         self._stop = threading.Event()
+        # Health, alerts and metrics after each run (``monitor``).
+        self.monitor = monitor or Monitor.from_config(
+            config, store, clock=self.clock, redactor=clients.redactor
+        )
 
     # ------------------------------------------------------------------ runs
 
@@ -52,10 +64,11 @@ class Worker:
                 break
             reports.append(self._run_store(cfg, run_id, dry_run))
         structlog.contextvars.unbind_contextvars("run_id")
+        self.monitor.after_run(reports)
         return reports
 
     def _run_store(self, cfg: StoreConfig, run_id: str, dry_run: bool) -> CycleReport:
-        with self.clients.tiktok(cfg) as tt:
+        with self.monitor.observing(), self.clients.tiktok(cfg) as tt:
             try:
                 shop = self.clients.resolve_shop(cfg, tt)
             except Exception as exc:  # noqa: BLE001 - one store's trouble must not stop others
@@ -102,7 +115,7 @@ class Worker:
             max_instances=1, coalesce=True, misfire_grace_time=interval,
             next_run_time=self.clock.now(),
         )  # fmt: skip
-        with _signals(self.request_stop):
+        with _signals(self.request_stop), self.monitor.serving():
             scheduler.start()
             log.info("service.started", poll_interval_seconds=interval,
                      stores=[s.name for s in self.config.stores if s.enabled])  # fmt: skip

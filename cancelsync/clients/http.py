@@ -9,7 +9,9 @@ are no module-level clients. Every call:
 - is logged as one ``http.request`` event (method, path, status, duration, request id), never
   with query values, headers or bodies (they may hold secrets);
 - goes through one declared tenacity policy that retries only ``RetryableApiError``, with
-  exponential backoff and jitter, a cap, and the server's ``Retry-After`` when present.
+  exponential backoff and jitter, a cap, and the server's ``Retry-After`` when present;
+- is reported, attempt by attempt, to the ``RequestObserver`` of the calling context, if
+  any (``observe_requests``: the service's metrics), so clients stay free of metrics code.
 
 **The transport never sends a write twice.** Any transient failure of a write raises
 ``OutcomeUnknownError`` for the engine, which re-reads the remote state and re-sends through
@@ -24,7 +26,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -44,6 +48,53 @@ from cancelsync.errors import ApiError, OutcomeUnknownError, RetryableApiError
 log = structlog.get_logger("cancelsync.http")
 
 RaiseForResponse = Callable[[requests.Response], None]
+
+
+@dataclass(frozen=True)
+class RequestOutcome:
+    """One attempt as an observer hears it: never the URL, query, headers or body.
+
+    ``error`` is the class name of the ``ApiError`` the attempt raised (``None``: it
+    succeeded); ``status`` the HTTP status when there was a response.
+    """
+
+    platform: str
+    method: str
+    status: int | None
+    error: str | None
+    duration_seconds: float
+
+
+RequestObserver = Callable[[RequestOutcome], None]
+# Per context (thread), not global: the worker sets it around its own cycles only.
+_observer: ContextVar[RequestObserver | None] = ContextVar(
+    "cancelsync_request_observer", default=None
+)
+
+
+@contextmanager
+def observe_requests(observer: RequestObserver | None) -> Iterator[None]:
+    """Report every attempt sent in this context to ``observer`` (``None``: nothing)."""
+    token = _observer.set(observer)
+    try:
+        yield
+    finally:
+        _observer.reset(token)
+
+
+def _notify(
+    platform: str, method: str, status: int | None, error: str | None, started: float
+) -> None:
+    observer = _observer.get()
+    if observer is None:
+        return
+    outcome = RequestOutcome(
+        platform, method, status, error, time.monotonic() - started
+    )
+    try:
+        observer(outcome)
+    except Exception:  # an observer's bug must never fail a request
+        log.warning("http.observer_failed", platform=platform, exc_info=True)
 
 
 class TokenBucket:
@@ -214,11 +265,19 @@ class Transport:
             with attempt:
                 if prepare is not None:
                     params, data, headers = prepare()
-                return self._send(
-                    method, path, raise_for_response, params=params, data=data,
-                    headers=headers, write=write, base_url=base_url,
-                    log_path=log_path or path,
-                )  # fmt: skip
+                started = time.monotonic()
+                try:
+                    resp = self._send(
+                        method, path, raise_for_response, params=params, data=data,
+                        headers=headers, write=write, base_url=base_url,
+                        log_path=log_path or path,
+                    )  # fmt: skip
+                except ApiError as exc:
+                    _notify(self.platform, method, exc.status, type(exc).__name__,
+                            started)  # fmt: skip
+                    raise
+                _notify(self.platform, method, resp.status_code, None, started)
+                return resp
         raise AssertionError("unreachable: tenacity reraises")  # pragma: no cover
 
     def _send(
