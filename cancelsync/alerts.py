@@ -222,26 +222,27 @@ class Alerter:
 
     def _deliver(self, message: Message, deadline: float) -> tuple[str | None, bool]:
         """``(error, final)``: ``(None, _)`` delivered; ``final`` the hook refused it
-        for good. Retries "try again" answers while the round's budget allows."""
+        for good. Retries "try again" answers while the round's budget allows. The error
+        is the message alone: the transport's hints are about the shop APIs' settings."""
         text = self._scrub(message.text)
         for attempt in range(1, SEND_ATTEMPTS + 1):
             try:
                 self.webhook.post(text)
             except FatalApiError as exc:
-                return self._scrub(str(exc)), True
+                return self._scrub(exc.message), True
             except RetryableApiError as exc:
                 if exc.status is None:  # no answer at all: not again in this round
-                    return self._scrub(str(exc)), False
+                    return self._scrub(exc.message), False
                 wait = BACKOFF_SECONDS * 2 ** (attempt - 1)
                 if exc.retry_after is not None:
                     wait = exc.retry_after
                 if attempt == SEND_ATTEMPTS or self._monotonic() + wait >= deadline:
-                    return self._scrub(str(exc)), False
+                    return self._scrub(exc.message), False
                 log.info("alert.retry", store=message.store_name, attempt=attempt,
                          sleep_seconds=wait, status=exc.status)  # fmt: skip
                 self._sleep(wait)
             except ApiError as exc:
-                return self._scrub(str(exc)), False
+                return self._scrub(exc.message), False
             else:
                 return None, False
         raise AssertionError(
