@@ -83,9 +83,10 @@ def logs() -> Iterator[list[MutableMapping[str, Any]]]:
         yield captured
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def reset_logging() -> Iterator[None]:
-    """Undo ``configure_logging`` (structlog config and root handlers) after the test."""
+    """Undo ``configure_logging`` (structlog config and root handlers) after every test: a
+    CLI run at ``--log-level warning`` must not hide the next test's captured events."""
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     yield
