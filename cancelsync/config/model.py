@@ -112,6 +112,10 @@ class WorkerConfig:
     stores_dir: Path | None = None
     max_attempts: int = checked(5, positive)
     retry_backoff_seconds: int = checked(60, not_negative)
+    # Writes in flight at once per store (actions of one order stay in order).
+    max_in_flight: int = checked(4, positive)
+    # Direction B's order-search cross-check runs this often (0: every cycle).
+    cross_check_interval_seconds: int = checked(3_600, not_negative)
     # Service mode: Prometheus /metrics and /healthz on 127.0.0.1 (off when unset).
     metrics_port: int | None = checked(None, tcp_port)
     # A JSON POST {"text": ...} per new needs-attention item and per failing/recovered

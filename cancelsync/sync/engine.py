@@ -297,13 +297,22 @@ class Engine:
         position = current.position if current else None
         return position, current is None or switched_on
 
-    def advance_cursor(self, direction: Direction, position: int) -> None:
+    def stream_position(self, stream: str) -> int | None:
+        """The stored position of any cursor stream of this scope (``None``: none yet)."""
+        current = self.store.cursors.get(self.scope, stream)
+        return current.position if current else None
+
+    def advance_cursor(
+        self, direction: Direction, position: int, *, stream: str | None = None
+    ) -> None:
         """Move a cursor forward in its own unit of work; never back, never in a dry run.
 
-        Called only once the events below ``position`` are recorded in the ledger."""
+        Called only once the events below ``position`` are recorded in the ledger.
+        ``stream``: another stream of the direction than its own (``direction.stream``).
+        """
         if self.dry_run:
             return
-        stream = direction.stream
+        stream = stream or direction.stream
         current = self.store.cursors.get(self.scope, stream)
         if current is not None and position <= current.position:
             return  # out-of-order items or an overlap re-read

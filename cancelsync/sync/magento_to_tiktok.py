@@ -2,7 +2,8 @@
 
 Discovery: credit memos after the store's keyset cursor (``entity_id``), plus a re-scan of the
 memos created in the last ``overlap_seconds`` (a slow transaction can make a lower id visible
-after a higher one). A brand-new store or a newly enabled direction looks
+after a higher one), both in one query (one filter group ORs the two conditions, keyset paged
+by ``entity_id``), so an idle cycle costs one call. A brand-new store or a newly enabled direction looks
 ``first_run_lookback_hours`` back by ``created_at``. Memos the worker created itself (ledger,
 then the comment marker) are skipped. Keys: ``cancel:<shop id>:<credit memo entity id>``.
 
@@ -122,20 +123,22 @@ class MagentoToTikTok:
                 # not after an old cursor (which would re-read history).
                 latest = self.magento.latest_credit_memo_id(store_ids=store_ids)
             # A memo without a readable id holds the new cursor before it; held at 0,
-            # no cursor is made and the next run looks back again.
+            # no cursor is made and the next run looks back again. A store without any
+            # memo starts its keyset at 0 (so the next run is one query, not a lookback).
             target = scan.finish(latest or 0)
-            if target > 0:
+            if target > 0 or (latest is None and not getattr(memos, "unreadable", ())):
                 self._advance(target)
             self.engine.note_direction(DIRECTION, enabled=True)
             return
-        # Late commits first: memos created within the overlap, whatever their id.
+        # One query: the memos after the keyset cursor, and (late commits) those created
+        # within the overlap whatever their id, in entity_id order.
         since = now - timedelta(seconds=self.engine.worker.overlap_seconds)
-        self.process_page(
-            self.magento.credit_memos_created_since(since, store_ids=store_ids)
-        )
-        self.engine.log.info("magento.scan", mode="keyset", after_entity_id=position)
+        self.engine.log.info("magento.scan", mode="keyset", after_entity_id=position,
+                             created_since=since.isoformat())  # fmt: skip
         scan = CursorScan(self.engine, DIRECTION, start=position, stored=position)
-        pages = self.magento.iter_credit_memos(position, store_ids=store_ids)
+        pages = self.magento.iter_credit_memos(
+            position, store_ids=store_ids, created_since=since
+        )
         for page in scan.pages(pages, "credit memos"):
             self.process_page(page)
             scan.read([m.magento_creditmemo_id for m in page], unkeyed(page))

@@ -58,13 +58,21 @@ class CursorScan:
         start: where the scan begins reading (a window's start, a keyset cursor).
         stored: the cursor position stored before this cycle (``None``: none yet);
             a hold at or below it would stop the cursor from moving at all.
+        stream: the cursor stream scanned, when not the direction's own.
     """
 
     def __init__(
-        self, engine: Engine, direction: Direction, *, start: int, stored: int | None
+        self,
+        engine: Engine,
+        direction: Direction,
+        *,
+        start: int,
+        stored: int | None,
+        stream: str | None = None,
     ) -> None:
         self.engine = engine
         self.direction = direction
+        self.stream = stream or direction.stream
         self.start = start
         self.stored = stored
         self.capped = False
@@ -83,7 +91,7 @@ class CursorScan:
                 self.capped = True
                 self._limit = min(self._limit, self.reached)
                 self.engine.log.warning(
-                    "scan.capped", stream=self.direction.stream, what=what,
+                    "scan.capped", stream=self.stream, what=what,
                     pages=count, reached=self.reached,
                 )  # fmt: skip
                 return
@@ -124,7 +132,7 @@ class CursorScan:
     def finish(self, end: int) -> int:
         """``target(end)``, with the cap and the holds reported once for the cycle."""
         report = self.engine.report
-        stream = self.direction.stream
+        stream = self.stream
         if self.capped:
             report.counts["scan_capped"] += 1
         if self._hold is not None and self.released:

@@ -13,9 +13,15 @@ failure (kept in the ledger for the retry pass), never the page's. When a page's
 reads fail (one bad order can fail a whole batch), each event reads its own order and link,
 so the failure lands on the event that causes it and the cursor still moves on.
 
-The cursor moves once, after both searches (``cancelsync.sync.scan``): to the window's end,
-or only as far as a search capped at ``MAX_SCAN_PAGES`` got, and never past a record (or an
-order the cross-check cannot read) that no ledger row remembers: such an item holds it.
+The cursor moves once, after the search (``cancelsync.sync.scan``): to the window's end, or
+only as far as a search capped at ``MAX_SCAN_PAGES`` got, and never past a record that no
+ledger row remembers: such a record holds it. The order-search cross-check runs every
+``cross_check_interval_seconds`` (and on every fresh window) with a cursor of its own, over
+everything since its last run, so an idle cycle costs one call.
+
+A page's reads are batched (``cancelsync.sync.reads``): one Magento order search (link
+resolution's search results are whole orders and are kept), one TikTok detail call, and the
+credit memos of the orders that show a refund (the marker check) in one more search.
 """
 
 from __future__ import annotations
@@ -57,6 +63,8 @@ from cancelsync.sync.reads import BatchedReads
 from cancelsync.sync.scan import CursorScan, unkeyed
 
 DIRECTION = Direction.TIKTOK_TO_MAGENTO
+# How far the order-search cross-check got (update_time, Unix seconds), and so when.
+CROSS_CHECK_STREAM = "tiktok.cancelled_orders"
 _T = TypeVar("_T")
 
 
@@ -126,22 +134,46 @@ class TikTokToMagento:
             self.process_page(page)
             scan.read([to_epoch(c.update_time) for c in page], unkeyed(page))
         # A capped search read up to where it stopped: the orders are checked up to there.
-        self.cross_check_orders(ge, scan.end(lt), scan)
+        end = scan.end(lt)
         # The window was read (or as far as the cap and holds allow): the next cycle
         # starts there, minus the overlap.
         self._advance_to(scan.finish(lt))
+        since = self._cross_check_since(ge, end, fresh)
+        if since is not None:
+            self.cross_check_orders(since, end)
         if fresh:
             self.engine.note_direction(DIRECTION, enabled=True)
 
-    def cross_check_orders(self, ge: int, lt: int, scan: CursorScan) -> None:
+    def _cross_check_since(self, ge: int, end: int, fresh: bool) -> int | None:
+        """Where a cross-check due now starts (``None``: not due this cycle).
+
+        It runs every ``cross_check_interval_seconds``, always on a fresh window, and
+        covers everything since the last one (less the overlap): its own cursor stream
+        remembers how far it got.
+        """
+        position = self.engine.stream_position(CROSS_CHECK_STREAM)
+        if fresh or position is None:
+            return ge
+        worker = self.engine.worker
+        if end - position < worker.cross_check_interval_seconds:
+            return None
+        return max(0, position - worker.overlap_seconds)
+
+    def cross_check_orders(self, ge: int, lt: int) -> None:
         """Orders TikTok shows CANCELLED whose cancellation record was never seen.
 
-        The reference names order search as the fallback behind cancellation search. Such
-        an order is decided as a whole-order cancellation under the key
-        ``refund:<shop>:order-<order id>``; if its record turns up later, Magento already
-        shows the refund and that decision is Done, so nothing is refunded twice. An
-        order it cannot read, of which no cancellation was decided, holds ``scan``.
+        The reference names order search as the fallback behind cancellation search;
+        it runs on its own, slower cadence (``_cross_check_since``), so an idle cycle
+        costs one call. Such an order is decided as a whole-order cancellation under the
+        key ``refund:<shop>:order-<order id>``; if its record turns up later, Magento
+        already shows the refund and that decision is Done, so nothing is refunded
+        twice. An order it cannot read, of which no cancellation was decided, holds the
+        cross-check's cursor (so it is read again at the next cross-check).
         """
+        stored = self.engine.stream_position(CROSS_CHECK_STREAM)
+        scan = CursorScan(self.engine, DIRECTION, start=ge, stored=stored,
+                          stream=CROSS_CHECK_STREAM)  # fmt: skip
+        self.engine.log.info("tiktok.cross_check", update_time_ge=ge, update_time_lt=lt)
         pages = self.tiktok.search_orders(
             update_time_ge=ge, update_time_lt=lt, order_status="CANCELLED"
         )
@@ -175,6 +207,9 @@ class TikTokToMagento:
                     links,
                     {order.tiktok_order_id: order},
                 )
+        self.engine.advance_cursor(
+            DIRECTION, scan.finish(lt), stream=CROSS_CHECK_STREAM
+        )
 
     def _order_known(self, tiktok_order_id: str) -> bool:
         """A cancellation of this order was decided (now or in an earlier cycle)."""

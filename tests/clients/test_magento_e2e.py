@@ -171,6 +171,54 @@ def test_late_commit_is_picked_up_by_created_since(store: Store) -> None:
     assert later == []
 
 
+def test_keyset_and_late_commit_rescan_are_one_query(store: Store) -> None:
+    """With ``created_since``, one search returns the memos after the cursor and the
+    late-committed one below it (one filter group ORs the two), in id order."""
+    first = store.import_order("576450000000000001")
+    second = store.import_order("576450000000000002")
+    third = store.import_order("576450000000000003")
+    old_id = store.sim.create_credit_memo(first, {"TOTE": 1}, shipping_amount=0)
+    store.clock.advance(600)
+    window_start = store.clock.now()
+    late_id = store.sim.create_credit_memo(
+        second, {"TOTE": 1}, shipping_amount=0, visible=False
+    )
+    store.clock.advance(1)
+    seen_id = store.sim.create_credit_memo(third, {"TOTE": 1}, shipping_amount=0)
+    store.sim.commit_pending()
+    store.server.journal.clear()
+
+    pages = list(
+        store.client.iter_credit_memos(seen_id - 1, created_since=window_start)
+    )
+
+    ids = [m.magento_creditmemo_id for page in pages for m in page]
+    assert old_id not in ids
+    assert ids == [late_id, seen_id]
+    [query] = [dict(e.query) for e in store.server.journal.entries(MEMOS)]
+    group = "searchCriteria[filter_groups][0][filters]"
+    assert query[f"{group}[0][field]"] == "entity_id"
+    assert query[f"{group}[1][field]"] == "created_at"
+
+
+def test_credit_memos_of_several_orders_are_one_search(store: Store) -> None:
+    """Memos of three orders come back per order from one ``order_id in`` search; an
+    order without memos has an empty list."""
+    orders = [store.import_order(f"57646000000000000{i}") for i in range(3)]
+    a = store.sim.create_credit_memo(orders[0], {"TOTE": 1}, shipping_amount=0)
+    b = store.sim.create_credit_memo(orders[2], {"TOTE": 1}, shipping_amount=0)
+    store.server.journal.clear()
+
+    memos = store.client.credit_memos_for_orders(orders)
+
+    assert {k: [m.magento_creditmemo_id for m in v] for k, v in memos.items()} == {
+        orders[0]: [a],
+        orders[1]: [],
+        orders[2]: [b],
+    }
+    assert store.server.journal.count(MEMOS) == 1
+
+
 def test_partial_then_full_refund_then_already_applied(store: Store) -> None:
     """A partial refund keeps the order open, the rest closes it, repeats fail."""
     entity_id = store.import_order("576440000000000001", shipping=5.0)

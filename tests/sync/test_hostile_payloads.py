@@ -27,6 +27,7 @@ from cancelsync.sandbox.hostile import (
 )
 from cancelsync.sync.engine import CycleReport, Engine
 from cancelsync.sync.scan import MAX_SCAN_PAGES, CursorScan
+from cancelsync.sync.tiktok_to_magento import CROSS_CHECK_STREAM
 
 from .conftest import Harness
 
@@ -411,7 +412,8 @@ def test_unreadable_cancelled_order_in_the_cross_check_holds_the_cursor(
 def test_endless_page_tokens_stop_at_the_page_cap(rig: Rig, endpoint: str) -> None:
     """A search handing out a fresh page token forever stops after MAX_SCAN_PAGES pages
     (a warning, not a failure): each order is refunded once, the run ends, and the
-    cursor stops where the scan got."""
+    cursor of that search (the cancellations', or the cross-check's own) stops where
+    the scan got."""
     for order in rig.orders:
         rig.h.sb.tiktok.buyer_cancel(order.tiktok_order_id)
     rig.tiktok.endless_pages(endpoint)
@@ -424,7 +426,8 @@ def test_endless_page_tokens_stop_at_the_page_cap(rig: Rig, endpoint: str) -> No
     assert rig.refunded() == [True, True, True]
     assert rig.h.refund_posts() == 3
     last = max(c["update_time"] for c in rig.h.sb.tiktok.cancellations())
-    position = rig.cursor(B_STREAM)
+    stream = B_STREAM if endpoint == TIKTOK_CANCEL_SEARCH else CROSS_CHECK_STREAM
+    position = rig.cursor(stream)
     assert position is not None
     assert position <= last
 
