@@ -12,6 +12,8 @@
     - ``NotFoundError``: the thing is not there.
 - ``DataError``: a payload the mappers could not read.
 - ``LockHeldError``: another instance holds the lock (exit code 75).
+- ``SetupError``: something on this host the user must fix, not in the config (a folder that
+  is not writable, a file of another user, a damaged database): exit code 2, like a bad config.
 
 Messages say how to fix the problem ("Resolution: ...").
 """
@@ -37,6 +39,10 @@ class ConfigError(CancelSyncError):
 
 class LockHeldError(CancelSyncError):
     """Another cancelsync instance is running against the same database."""
+
+
+class SetupError(CancelSyncError):
+    """A path, permission or file on this host the user must fix (exit code 2)."""
 
 
 class DataError(CancelSyncError):

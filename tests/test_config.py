@@ -475,23 +475,60 @@ def test_direction_table_of_the_wrong_shape_names_its_store(
     ]
 
 
+OVERLAP_FLOOR = (
+    "worker.overlap_seconds: must be at least 30: shorter windows lose events stamped in "
+    "the cycle's own last second and rows committed late (Magento stamps them when their "
+    "transaction starts)"
+)
+
+
 @pytest.mark.parametrize(
-    ("line", "expected"),
+    ("section", "line", "expected"),
     [
-        ("poll_interval_seconds = 0", "worker.poll_interval_seconds: must be greater than 0"),
-        ("max_attempts = -1", "worker.max_attempts: must be greater than 0"),
-        ("overlap_seconds = -1", "worker.overlap_seconds: must not be negative"),
-        ("first_run_lookback_hours = -2", "worker.first_run_lookback_hours: must not be negative"),
-        ("retry_backoff_seconds = -5", "worker.retry_backoff_seconds: must not be negative"),
+        ("worker", "poll_interval_seconds = 0", "worker.poll_interval_seconds: must be between 1 and 86400"),
+        ("worker", "poll_interval_seconds = 99999999999999999999", "worker.poll_interval_seconds: must be between 1 and 86400"),
+        ("worker", "overlap_seconds = 0", OVERLAP_FLOOR),
+        ("worker", "overlap_seconds = 29", OVERLAP_FLOOR),
+        ("worker", "overlap_seconds = 86401", "worker.overlap_seconds: must be between 30 and 86400"),
+        ("worker", "first_run_lookback_hours = -2", "worker.first_run_lookback_hours: must be between 0 and 8760"),
+        ("worker", "first_run_lookback_hours = 8761", "worker.first_run_lookback_hours: must be between 0 and 8760"),
+        ("worker", "max_attempts = 0", "worker.max_attempts: must be between 1 and 100"),
+        ("worker", "max_attempts = 101", "worker.max_attempts: must be between 1 and 100"),
+        ("worker", "retry_backoff_seconds = -5", "worker.retry_backoff_seconds: must be between 0 and 3600"),
+        ("worker", "retry_backoff_seconds = 3601", "worker.retry_backoff_seconds: must be between 0 and 3600"),
+        ("magento", "timeout_seconds = 0.5", "magento.timeout_seconds: must be between 1 and 300"),
+        ("magento", "timeout_seconds = inf", "magento.timeout_seconds: must be between 1 and 300"),
+        ("magento", "timeout_seconds = nan", "magento.timeout_seconds: must be between 1 and 300"),
+        ("magento", "requests_per_second = 0.1", "magento.requests_per_second: must be between 0.5 and 1000"),
+        ("magento", "requests_per_second = 1e400", "magento.requests_per_second: must be between 0.5 and 1000"),
+        ("tiktok", "timeout_seconds = 301", "tiktok.timeout_seconds: must be between 1 and 300"),
+        ("tiktok", "requests_per_second = -inf", "tiktok.requests_per_second: must be between 0.5 and 1000"),
+        ("tiktok", "requests_per_second = nan", "tiktok.requests_per_second: must be between 0.5 and 1000"),
     ],
 )  # fmt: skip
 def test_numbers_out_of_range(
-    tmp_path: Path, write_config: WriteConfig, line: str, expected: str
+    tmp_path: Path, write_config: WriteConfig, section: str, line: str, expected: str
 ) -> None:
-    """Intervals must be positive and windows not negative."""
-    assert errors_of(
-        write_config(tmp_path, f"[worker]\n{line}\n" + MAGENTO + STORE)
-    ) == [expected]
+    """Every number has bounds (NaN and infinities are out); the overlap says why it has a
+    floor."""
+    tables = {"worker": "[worker]\n", "magento": MAGENTO, "tiktok": "[tiktok]\n"}
+    tables[section] += f"{line}\n"
+    text = "".join(tables.values()) + STORE
+    assert errors_of(write_config(tmp_path, text)) == [expected]
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["poll_interval_seconds = 1", "poll_interval_seconds = 86400", "overlap_seconds = 30",
+     "first_run_lookback_hours = 0", "max_attempts = 1", "retry_backoff_seconds = 0"],
+)  # fmt: skip
+def test_numbers_at_their_bounds_are_accepted(
+    tmp_path: Path, write_config: WriteConfig, line: str
+) -> None:
+    """The bounds themselves are valid values."""
+    load_config(
+        write_config(tmp_path, f"[worker]\n{line}\n" + MAGENTO + STORE), environ={}
+    )
 
 
 # --------------------------------------------------------------------------- values
@@ -611,12 +648,12 @@ def test_bad_magento_store_ids_are_each_reported(
     tmp_path: Path, write_config: WriteConfig
 ) -> None:
     """Every entry of magento_store_ids that is not a non-negative integer is an error."""
-    text = MAGENTO + STORE + "magento_store_ids = [1, '2', -1, true]\n"
+    text = MAGENTO + STORE + "magento_store_ids = [1, '2', -1, true, 65536]\n"
     errors = errors_of(write_config(tmp_path, text))
+    bounds = "(an integer from 0 to 65535)"
     assert errors == [
-        "stores[us-main].magento_store_ids: '2' is not a store id (integer)",
-        "stores[us-main].magento_store_ids: -1 is not a store id (integer)",
-        "stores[us-main].magento_store_ids: True is not a store id (integer)",
+        f"stores[us-main].magento_store_ids: {bad} is not a store id {bounds}"
+        for bad in ("'2'", "-1", "True", "65536")
     ]
 
 
@@ -634,7 +671,8 @@ def test_bad_store_name(tmp_path: Path, write_config: WriteConfig) -> None:
 def test_duplicate_store_names_across_config_and_stores_d(
     tmp_path: Path, write_config: WriteConfig
 ) -> None:
-    """Two stores with the same name are an error naming both places."""
+    """Two stores with the same name are an error naming both places: the file and line
+    of a [[stores]] table, the stores.d file by name."""
     path = write_config(
         tmp_path, '[worker]\nstores_dir = "stores.d"\n' + MAGENTO + STORE
     )
@@ -644,7 +682,24 @@ def test_duplicate_store_names_across_config_and_stores_d(
         name="stores.d/us.toml",
     )
     assert errors_of(path) == [
-        "stores.d/us.toml: duplicate store name 'us-main' (also in stores[us-main])"
+        "stores.d/us.toml: duplicate store name 'us-main', defined in cancelsync.toml "
+        "line 9 ([[stores]] #1) and in stores.d/us.toml"
+    ]
+
+
+def test_duplicate_store_names_in_one_file_name_both_lines(
+    tmp_path: Path, write_config: WriteConfig
+) -> None:
+    """Two [[stores]] tables with one name are each given by line; inline tables by index."""
+    assert errors_of(write_config(tmp_path, MAGENTO + STORE + "\n" + STORE)) == [
+        "stores[us-main]: duplicate store name 'us-main', defined in cancelsync.toml "
+        "line 7 ([[stores]] #1) and in cancelsync.toml line 12 ([[stores]] #2)"
+    ]
+    table = '{name = "a", app_key = "k", app_secret = "s"}'
+    inline = f"stores = [{table}, {table}]\n"
+    assert errors_of(write_config(tmp_path, inline + MAGENTO)) == [
+        "stores[a]: duplicate store name 'a', defined in [[stores]] #1 and in "
+        "[[stores]] #2"
     ]
 
 
@@ -655,7 +710,8 @@ def test_duplicate_shop_id(tmp_path: Path, write_config: WriteConfig) -> None:
         + STORE.replace("us-main", "us-second") + "shop_id = 7495\n"
     )  # fmt: skip
     assert errors_of(write_config(tmp_path, text)) == [
-        "stores[us-second].shop_id: shop 7495 is already configured in stores[us-main]"
+        "stores[us-second].shop_id: shop 7495 is already configured in cancelsync.toml "
+        "line 7 ([[stores]] #1)"
     ]
 
 
@@ -913,3 +969,99 @@ def test_secrets_from_files_reach_the_log_redactor(
     get_logger().info("request.sent", url="https://x.test/?k=file-secret-4f9c2e")
     assert "file-secret-4f9c2e" not in stream.getvalue()
     assert json.loads(stream.getvalue())["url"] == "https://x.test/?k=***"
+
+
+# --------------------------------------------------------------------------- without secrets
+
+
+def test_commands_without_api_load_the_example_without_its_secrets(
+    tmp_path: Path,
+) -> None:
+    """require_secrets=False notes each unreadable secret instead of failing; the default
+    still fails on them."""
+    path = example_config_in(tmp_path, {})
+    config = load_config(path, environ={}, require_secrets=False)
+    assert len(config.unresolved) == len(EXAMPLE_SECRETS)
+    assert config.unresolved[0].startswith(
+        "magento.consumer_key: cannot read secret file "
+    )
+    assert config.magento.consumer_secret == ""
+    assert config.stores[0].app_secret == ""
+    assert config.secrets() == []
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    assert len(info.value.errors) == len(EXAMPLE_SECRETS)
+
+
+def test_unset_variable_without_secrets_is_unresolved_but_other_errors_remain(
+    tmp_path: Path, write_config: WriteConfig
+) -> None:
+    """Lax loading forgives only references: a bad value next to one is still an error."""
+    text = (
+        MAGENTO.replace('"cs-secret"', '"${MAGENTO_SECRET}"')
+        + STORE
+        + "market = 'XX'\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(tmp_path, text), environ={}, require_secrets=False)
+    (error,) = info.value.errors
+    assert error.startswith("stores[us-main].market: unknown market 'XX'")
+
+
+# --------------------------------------------------------------------------- hostile values
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://[::1", "https://shop.test:99999", "https://shop test", "https://",
+     "ftp://shop.test", "https://shop.test/\x00"],
+)  # fmt: skip
+def test_unusable_urls_are_errors_not_crashes(
+    tmp_path: Path, write_config: WriteConfig, url: str
+) -> None:
+    """A URL urllib cannot even split is reported like any other bad URL."""
+    text = MAGENTO.replace("https://magento.test", url.replace("\x00", "\\u0000"))
+    (error,) = errors_of(write_config(tmp_path, text + STORE))
+    assert error.startswith("magento.base_url: ")
+    assert error.endswith("is not an http(s) URL")
+
+
+def test_database_path_problems_are_found_by_validation(
+    tmp_path: Path, write_config: WriteConfig
+) -> None:
+    """A database path that is a folder, under a file, or holds a NUL is a config error."""
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "afolder").mkdir()
+    for database, problem in [
+        ("afile/x.db", f"{tmp_path / 'afile'} is a file, not a folder"),
+        ("afolder", f"{tmp_path / 'afolder'} is a folder"),
+        ("a\\u0000b.db", "contains a NUL character"),
+    ]:
+        path = write_config(
+            tmp_path, f'[worker]\ndatabase = "{database}"\n' + MAGENTO + STORE
+        )
+        (error,) = errors_of(path)
+        assert error.startswith("worker.database: ")
+        assert problem in error
+
+
+def test_a_secret_file_that_is_not_a_secret(
+    tmp_path: Path, write_config: WriteConfig
+) -> None:
+    """A ${file:…} pointing at something huge is refused without reading it all."""
+    text = MAGENTO.replace('"cs-secret"', '"${file:/dev/zero}"') + STORE
+    (error,) = errors_of(write_config(tmp_path, text))
+    assert error == (
+        "magento.consumer_secret: /dev/zero is larger than 65536 bytes: not a secret file"
+    )
+
+
+def test_a_bom_is_ignored_and_utf16_is_named(
+    tmp_path: Path, write_config: WriteConfig
+) -> None:
+    """A UTF-8 byte order mark is dropped; a UTF-16 file says how to save it."""
+    path = write_config(tmp_path, MAGENTO + STORE)
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    assert load_config(path, environ={}).stores[0].name == "us-main"
+    path.write_bytes((MAGENTO + STORE).encode("utf-16-le"))
+    assert errors_of(path) == [f"{path}: saved as UTF-16: save it as UTF-8"]

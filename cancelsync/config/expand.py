@@ -19,6 +19,10 @@ _VAR = re.compile(
 )
 
 
+# A secret is a line of text; a bigger "secret" is a wrong path (/dev/zero, a log file).
+MAX_SECRET_BYTES = 65_536
+
+
 class Expander:
     """Expands references in raw TOML values, collecting problems instead of raising.
 
@@ -27,10 +31,21 @@ class Expander:
     URL" for ``${MAGENTO_URL}``).
     """
 
-    def __init__(self, env: Mapping[str, str], base: Path, errors: list[str]) -> None:
+    def __init__(
+        self,
+        env: Mapping[str, str],
+        base: Path,
+        errors: list[str],
+        *,
+        required: bool = True,
+    ) -> None:
         self.env = env
         self.base = base
         self.errors = errors
+        # required=False (commands that call no API): a reference that cannot be resolved
+        # goes to ``unresolved`` instead of ``errors``.
+        self.required = required
+        self.unresolved: list[str] = []
         self.unset: set[str] = set()
 
     def __call__(self, value: Any, where: str) -> Any:
@@ -49,11 +64,13 @@ class Expander:
             text, problem = _read_secret(kind, ref, self.env, self.base)
             if not problem:
                 return text
-            self.errors.append(f"{where}: {problem}")
         elif name in self.env:
             return self.env[name]
         else:
-            self.errors.append(f"{where}: environment variable {name} is not set")
+            problem = f"environment variable {name} is not set"
+        (self.errors if self.required else self.unresolved).append(
+            f"{where}: {problem}"
+        )
         self.unset.add(where)
         return match.group(0)
 
@@ -76,7 +93,14 @@ def _read_secret(
     else:
         path = base / ref  # an absolute ref replaces base
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as fh:
+            data = fh.read(MAX_SECRET_BYTES + 1)
+        if len(data) > MAX_SECRET_BYTES:
+            return (
+                "",
+                f"{path} is larger than {MAX_SECRET_BYTES} bytes: not a secret file",
+            )
+        text = data.decode("utf-8")
     except FileNotFoundError:
         reason = "file not found"
     except PermissionError:
@@ -87,6 +111,8 @@ def _read_secret(
         reason = "not UTF-8 text"
     except OSError as exc:
         reason = exc.strerror or str(exc)
+    except ValueError:  # a NUL character in the path
+        reason = "not a valid path"
     else:
         # Editors and `echo` end files with a newline that is not part of the secret.
         if text.endswith("\r\n"):

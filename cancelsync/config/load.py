@@ -7,8 +7,10 @@ Problems are collected with their location and raised together as one ``ConfigEr
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import os
+import re
 import tomllib
 import types
 import typing
@@ -20,14 +22,17 @@ from typing import Any
 from cancelsync import reasons
 from cancelsync.config.expand import Expander
 from cancelsync.config.model import (
+    MAGENTO_STORE_ID_MAX,
     Config,
     MagentoConfig,
     StoreConfig,
     TikTokConfig,
     WorkerConfig,
     safe_name,
+    shown,
 )
 from cancelsync.errors import ConfigError
+from cancelsync.files import file_in_the_way
 
 _TOP_LEVEL = {f.name for f in fields(Config) if f.metadata.get("key", True)}
 
@@ -38,22 +43,32 @@ def default_config_path(environ: Mapping[str, str] | None = None) -> Path:
     return Path(env.get("CANCELSYNC_CONFIG") or "cancelsync.toml")
 
 
-def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> Config:
-    """Read, expand and validate a config file; raise ``ConfigError`` listing every problem."""
+def load_config(
+    path: Path | str,
+    environ: Mapping[str, str] | None = None,
+    *,
+    require_secrets: bool = True,
+) -> Config:
+    """Read, expand and validate a config file; raise ``ConfigError`` listing every problem.
+
+    ``require_secrets=False`` (commands that call no API): a ``${VAR}`` that is not set or
+    a ``${file:…}`` that cannot be read is noted in ``Config.unresolved``, not an error.
+    """
     path = Path(path)
     errors: list[str] = []
-    raw = _read_toml(path, str(path), errors)
-    if raw is None:
+    read = _read_toml(path, str(path), errors)
+    if read is None:
         raise ConfigError(errors)
+    raw, text = read
     base = path.resolve().parent
-    expand = Expander(dict(os.environ if environ is None else environ), base, errors)
+    env = dict(os.environ if environ is None else environ)
+    expand = Expander(env, base, errors, required=require_secrets)
     for section in ("worker", "magento", "tiktok"):
         if isinstance(raw.get(section), dict):
             raw[section] = expand(raw[section], section)
     if isinstance(raw.get("stores"), list):
         raw["stores"] = [
-            expand(item, f"stores[{item.get('name', i)}]") if isinstance(item, dict)
-            else item
+            expand(item, _store_label(item, i)) if isinstance(item, dict) else item
             for i, item in enumerate(raw["stores"])
         ]  # fmt: skip
     v = _Validator(errors, expand.unset)
@@ -61,54 +76,111 @@ def load_config(path: Path | str, environ: Mapping[str, str] | None = None) -> C
     worker = _worker(v, _table(v, raw, "worker"), base)
     magento = _magento(v, _table(v, raw, "magento", required=True))
     tiktok = _tiktok(v, _table(v, raw, "tiktok"))
-    stores = [_store(v, where, t) for where, t in _store_tables(raw, worker, expand)]
+    tables = _store_tables(raw, worker, expand, _stores_lines(path.name, text))
+    stores = [(_store(v, where, t), origin) for where, t, origin in tables]
     _check_stores(stores, errors)
     if errors:
         raise ConfigError(errors)
-    return Config(path, worker, magento, tiktok, tuple(stores))
+    return Config(path, worker, magento, tiktok, tuple(s for s, _ in stores),
+                  unresolved=tuple(expand.unresolved))  # fmt: skip
 
 
-def _read_toml(path: Path, label: str, errors: list[str]) -> dict[str, Any] | None:
+_UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def _read_toml(
+    path: Path, label: str, errors: list[str]
+) -> tuple[dict[str, Any], str] | None:
+    """The parsed file and its text, or None with the problem in ``errors``."""
     try:
         with path.open("rb") as fh:
-            return tomllib.load(fh)
+            data = fh.read()
     except FileNotFoundError:
         errors.append(
             f"{label}: file not found (pass --config PATH or set CANCELSYNC_CONFIG)"
         )
+        return None
     except IsADirectoryError:
         errors.append(f"{label}: is a folder, not a TOML file")
+        return None
     except PermissionError:
         errors.append(f"{label}: permission denied")
-    except tomllib.TOMLDecodeError as exc:
+        return None
+    except OSError as exc:
+        errors.append(f"{label}: cannot read: {exc.strerror or exc}")
+        return None
+    # Windows editors save a byte order mark; TOML is UTF-8, where a BOM means nothing.
+    data = data.removeprefix(codecs.BOM_UTF8)
+    if data.startswith(_UTF16_BOMS) or (len(data) >= 2 and b"\x00" in data[:2]):
+        errors.append(f"{label}: saved as UTF-16: save it as UTF-8")
+        return None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        errors.append(f"{label}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
+                      f"{exc.start}): save it as UTF-8")  # fmt: skip
+        return None
+    try:
+        return tomllib.loads(text), text
+    except RecursionError:
+        errors.append(f"{label}: invalid TOML: nested too deeply")
+    except ValueError as exc:  # TOMLDecodeError, or an integer too long to read
         errors.append(f"{label}: invalid TOML: {exc}")
     return None
 
 
+def _store_label(item: Mapping[str, Any], index: int) -> str:
+    """``stores[NAME]``, or ``stores[INDEX]`` when the name is missing or not a name."""
+    name = item.get("name")
+    if isinstance(name, str) and 0 < len(name) <= 60 and name.isprintable():
+        return f"stores[{name}]"
+    return f"stores[{index}]"
+
+
+_STORES_HEADER = re.compile(
+    r"""^[ \t]*\[\[[ \t]*(stores|"stores"|'stores')[ \t]*\]\]""", re.M
+)
+
+
+def _stores_lines(file_name: str, text: str) -> list[str]:
+    """Where each ``[[stores]]`` table of the main file starts: ``NAME line N``."""
+    return [
+        f"{file_name} line {text.count(chr(10), 0, m.start()) + 1}"
+        for m in _STORES_HEADER.finditer(text)
+    ]
+
+
 def _store_tables(
-    raw: Mapping[str, Any], worker: WorkerConfig, expand: Expander
-) -> list[tuple[str, dict[str, Any]]]:
-    """``(location, table)`` of every ``[[stores]]`` entry, then every stores_dir file."""
+    raw: Mapping[str, Any], worker: WorkerConfig, expand: Expander, lines: list[str]
+) -> list[tuple[str, dict[str, Any], str]]:
+    """``(location, table, origin)`` of every ``[[stores]]`` entry, then every stores_dir
+    file; ``origin`` says where to find it (``cancelsync.toml line 12 ([[stores]] #1)``,
+    ``stores.d/eu.toml``)."""
     errors = expand.errors
-    tables: list[tuple[str, dict[str, Any]]] = []
+    tables: list[tuple[str, dict[str, Any], str]] = []
     raw_stores = raw.get("stores", [])
     if not isinstance(raw_stores, list):
         errors.append("stores: must be an array of tables ([[stores]])")
         raw_stores = []
+    # Header lines match the tables one to one unless some are inline (stores = [{...}]).
+    by_line = len(lines) == len(raw_stores)
     for index, item in enumerate(raw_stores):
         if not isinstance(item, dict):
             errors.append(f"stores[{index}]: must be a table")
             continue
-        tables.append((f"stores[{item.get('name', index)}]", item))
+        origin = f"[[stores]] #{index + 1}"
+        if by_line:
+            origin = f"{lines[index]} ({origin})"
+        tables.append((_store_label(item, index), item, origin))
     folder = worker.stores_dir
     if folder is not None and not folder.is_dir():
         errors.append(f"worker.stores_dir: folder {folder} does not exist")
     elif folder is not None:
         for file in sorted(folder.glob("*.toml")):
             label = f"{folder.name}/{file.name}"
-            item = _read_toml(file, label, errors)
-            if item is not None:
-                tables.append((label, expand(item, label)))
+            read = _read_toml(file, label, errors)
+            if read is not None:
+                tables.append((label, expand(read[0], label), label))
     if not tables:
         errors.append(
             "stores: no store configured; add a [[stores]] table or a stores_dir"
@@ -116,27 +188,28 @@ def _store_tables(
     return tables
 
 
-def _check_stores(stores: list[StoreConfig], errors: list[str]) -> None:
-    """Store names and shop ids are unique across the config and stores_dir."""
+def _check_stores(stores: list[tuple[StoreConfig, str]], errors: list[str]) -> None:
+    """Store names and shop ids are unique across the config and stores_dir; a duplicate
+    names both definitions (``origin``: file and line, or the stores_dir file)."""
     names: dict[str, str] = {}
-    for store in stores:
+    for store, origin in stores:
         if not store.name:
             continue  # already reported as missing
         if store.name in names:
             errors.append(
-                f"{store.source}: duplicate store name {store.name!r} "
-                f"(also in {names[store.name]})"
+                f"{store.source}: duplicate store name {shown(store.name)}, defined in "
+                f"{names[store.name]} and in {origin}"
             )
-        names.setdefault(store.name, store.source)
+        names.setdefault(store.name, origin)
     shop_ids: dict[str, str] = {}
-    for store in stores:
+    for store, origin in stores:
         if store.shop_id and store.shop_id in shop_ids:
             errors.append(
                 f"{store.source}.shop_id: shop {store.shop_id} is already configured "
                 f"in {shop_ids[store.shop_id]}"
             )
         if store.shop_id:
-            shop_ids.setdefault(store.shop_id, store.source)
+            shop_ids.setdefault(store.shop_id, origin)
 
 
 # --------------------------------------------------------------------------- tables
@@ -147,7 +220,25 @@ def _worker(v: _Validator, t: dict[str, Any], base: Path) -> WorkerConfig:
     stores_dir = values["stores_dir"]
     values["database"] = base / values["database"]
     values["stores_dir"] = base / stores_dir if stores_dir else None
+    for key in ("database", "stores_dir"):
+        if values[key] is not None and "\x00" in str(values[key]):
+            v.errors.append(f"worker.{key}: contains a NUL character")
+            values[key] = None if key == "stores_dir" else base / "cancelsync.db"
+    if problem := _database_problem(values["database"]):
+        v.errors.append(f"worker.database: {problem}")
     return WorkerConfig(**values)
+
+
+def _database_problem(database: Path) -> str | None:
+    """Why no database can be created at ``database``, when the file system says so."""
+    if database.is_dir():
+        return (f"{database} is a folder. Resolution: name a file in it "
+                f"({database / 'cancelsync.db'})")  # fmt: skip
+    blocker = file_in_the_way(database.parent)
+    if blocker is not None:
+        return (f"{blocker} is a file, not a folder. Resolution: point worker.database "
+                "at a file inside a folder")  # fmt: skip
+    return None
 
 
 def _magento(v: _Validator, t: dict[str, Any]) -> MagentoConfig:
@@ -172,15 +263,23 @@ def _store(v: _Validator, where: str, t: dict[str, Any]) -> StoreConfig:
     if values["name"] and (problem := safe_name(values["name"])):
         v.errors.append(f"{where}.name: {problem}")
     store_ids = values["magento_store_ids"]
+    good = [sid for sid in store_ids if _store_id(sid)]
     for sid in store_ids:
-        if isinstance(sid, bool) or not isinstance(sid, int) or sid < 0:
-            v.errors.append(
-                f"{where}.magento_store_ids: {sid!r} is not a store id (integer)"
-            )
-    values["magento_store_ids"] = tuple(s for s in store_ids if isinstance(s, int))
+        if not _store_id(sid):
+            v.errors.append(f"{where}.magento_store_ids: {shown(sid)} is not a store id "
+                            f"(an integer from 0 to {MAGENTO_STORE_ID_MAX})")  # fmt: skip
+    values["magento_store_ids"] = tuple(good)
     if values["market"]:
         values["market"] = reasons.normalize_market(values["market"])
     return StoreConfig(**values, source=where)
+
+
+def _store_id(value: Any) -> bool:
+    return (
+        isinstance(value, int)
+        and not isinstance(value, bool)
+        and 0 <= value <= MAGENTO_STORE_ID_MAX
+    )
 
 
 def _strip_slash(values: dict[str, Any], *keys: str) -> dict[str, Any]:
@@ -279,7 +378,7 @@ class _Validator:
             if key not in allowed:
                 hint = _close_match(key, allowed)
                 extra = f" (did you mean {hint!r}?)" if hint else ""
-                self.errors.append(f"{where}: unknown key {key!r}{extra}")
+                self.errors.append(f"{where}: unknown key {shown(key)}{extra}")
 
     def get(
         self,
@@ -303,7 +402,7 @@ class _Validator:
         wrong_bool = isinstance(value, bool) and bool not in _as_tuple(kind)
         if wrong_bool or not isinstance(value, kind):
             self.errors.append(
-                f"{where}.{key}: expected {_kind_name(kind)}, got {value!r}"
+                f"{where}.{key}: expected {_kind_name(kind)}, got {shown(value)}"
             )
             return default
         if required and isinstance(value, str) and not value.strip():

@@ -21,6 +21,7 @@ T = TypeVar("T")
 Check = Callable[[Any], str | None]
 
 LOG_FORMATS = ("auto", "json", "console")
+LOG_LEVELS = ("debug", "info", "warning", "error")
 MAGENTO_AUTH_MODES = ("oauth1", "bearer")
 PARTIAL_REFUND_MODES = ("report", "cancel_items")
 
@@ -41,11 +42,41 @@ def not_negative(value: Any) -> str | None:
     return None if value >= 0 else "must not be negative"
 
 
+def between(low: float, high: float, why_low: str = "") -> Check:
+    """A number from ``low`` to ``high`` (NaN and infinities are neither); ``why_low`` says
+    why the minimum matters."""
+
+    def check(value: Any) -> str | None:
+        if low <= value <= high:  # False for NaN
+            return None
+        if value < low and why_low:
+            return f"must be at least {low:g}: {why_low}"
+        return f"must be between {low:g} and {high:g}"
+
+    return check
+
+
 def http_url(value: Any) -> str | None:
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        return f"{value!r} is not an http(s) URL"
+    try:
+        parts = urlsplit(value)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:  # an unclosed [IPv6 literal, a port out of range
+        parts, port_ok = None, False
+    if (
+        parts is None
+        or not port_ok
+        or parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or any(c.isspace() or not c.isprintable() for c in value)
+    ):
+        return f"{shown(value)} is not an http(s) URL"
     return None
+
+
+def shown(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for messages that quote a value."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def secret_http_url(value: Any) -> str | None:
@@ -74,13 +105,13 @@ def one_of(options: tuple[str, ...]) -> Check:
 def column_name(value: Any) -> str | None:
     if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", value):
         return None
-    return f"{value!r} is not a column name"
+    return f"{shown(value)} is not a column name"
 
 
 def safe_name(value: Any) -> str | None:
     if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", value):
         return None
-    return f"use letters, digits, '-', '_' or '.' ({value!r})"
+    return f"use letters, digits, '-', '_' or '.' ({shown(value)})"
 
 
 def known_reason(value: Any) -> str | None:
@@ -88,7 +119,7 @@ def known_reason(value: Any) -> str | None:
         return None
     families = ", ".join(sorted(reasons.FAMILIES))
     return (
-        f"unknown cancel reason {value!r}; use a TikTok seller reason key "
+        f"unknown cancel reason {shown(value)}; use a TikTok seller reason key "
         f"(see `cancelsync reasons`) or a family: {families}"
     )
 
@@ -96,26 +127,36 @@ def known_reason(value: Any) -> str | None:
 def known_market(value: Any) -> str | None:
     if reasons.normalize_market(value) in reasons.MARKETS:
         return None
-    return f"unknown market {value!r}; use one of {', '.join(sorted(reasons.MARKETS))}"
+    return f"unknown market {shown(value)}; use one of {', '.join(sorted(reasons.MARKETS))}"
 
 
 # --------------------------------------------------------------------------- tables
+
+# Why the overlap has a floor: a cursor is the newest update time seen, so events stamped in
+# the cycle's own last second, or committed late (Magento stamps a row when its transaction
+# starts), are only found again by reading back behind it.
+OVERLAP_WHY = (
+    "shorter windows lose events stamped in the cycle's own last second and rows "
+    "committed late (Magento stamps them when their transaction starts)"
+)
+MAGENTO_STORE_ID_MAX = 65_535  # Magento's store_id is a SMALLINT UNSIGNED
 
 
 @dataclass(frozen=True)
 class WorkerConfig:
     database: Path = Path("cancelsync.db")  # relative to the config file's folder
-    poll_interval_seconds: int = checked(60, positive)
-    overlap_seconds: int = checked(300, not_negative)
-    first_run_lookback_hours: int = checked(24, not_negative)
+    poll_interval_seconds: int = checked(60, between(1, 86_400))
+    overlap_seconds: int = checked(300, between(30, 86_400, OVERLAP_WHY))
+    first_run_lookback_hours: int = checked(24, between(0, 8_760))
     log_format: str = checked("auto", one_of(LOG_FORMATS))
+    log_level: str = checked("info", one_of(LOG_LEVELS))
     stores_dir: Path | None = None
-    max_attempts: int = checked(5, positive)
-    retry_backoff_seconds: int = checked(60, not_negative)
+    max_attempts: int = checked(5, between(1, 100))
+    retry_backoff_seconds: int = checked(60, between(0, 3_600))
     # Writes in flight at once per store (actions of one order stay in order).
-    max_in_flight: int = checked(4, positive)
+    max_in_flight: int = checked(4, between(1, 32))
     # Direction B's order-search cross-check runs this often (0: every cycle).
-    cross_check_interval_seconds: int = checked(3_600, not_negative)
+    cross_check_interval_seconds: int = checked(3_600, between(0, 86_400))
     # Service mode: Prometheus /metrics and /healthz on 127.0.0.1 (off when unset).
     metrics_port: int | None = checked(None, tcp_port)
     # A JSON POST {"text": ...} per new needs-attention item and per failing/recovered
@@ -138,9 +179,9 @@ class MagentoConfig:
     access_token_secret: str = ""
     token: str = ""
     tiktok_order_id_field: str = checked("ext_order_id", column_name)
-    timeout_seconds: float = checked(30.0, positive)
+    timeout_seconds: float = checked(30.0, between(1, 300))
     verify_tls: bool = True
-    requests_per_second: float = checked(5.0, positive)
+    requests_per_second: float = checked(5.0, between(0.5, 1_000))
 
     def secrets(self) -> list[str]:
         return [
@@ -155,9 +196,9 @@ class MagentoConfig:
 class TikTokConfig:
     api_base_url: str = checked("https://open-api.tiktokglobalshop.com", http_url)
     auth_base_url: str = checked("https://auth.tiktok-shops.com", http_url)
-    timeout_seconds: float = checked(30.0, positive)
+    timeout_seconds: float = checked(30.0, between(1, 300))
     verify_tls: bool = True
-    requests_per_second: float = checked(5.0, positive)
+    requests_per_second: float = checked(5.0, between(0.5, 1_000))
 
 
 @dataclass(frozen=True)
@@ -213,6 +254,9 @@ class Config:
     magento: MagentoConfig
     tiktok: TikTokConfig
     stores: tuple[StoreConfig, ...]
+    # The ``${…}`` references left unresolved, each with its location: only a config
+    # loaded for a command that calls no API has them (``require_secrets=False``).
+    unresolved: tuple[str, ...] = field(default=(), metadata={"key": False})
 
     def store(self, name: str) -> StoreConfig:
         for store in self.stores:
