@@ -29,6 +29,7 @@ from cancelsync.store import (
     seed_fingerprint,
 )
 from cancelsync.store.db import iso
+from cancelsync.store.ledger import RESOLVED_CODE
 from cancelsync.store.schema import migrations
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
@@ -648,3 +649,56 @@ def test_unit_of_work_is_atomic_on_disk(tmp_path: Path) -> None:
     finally:
         reader.close()
         writer.close()
+
+
+# --------------------------------------------------------------------------- resolve, page
+
+
+def test_ledger_resolve_closes_only_a_needs_attention_row(
+    store: Store, clock: FakeClock
+) -> None:
+    """resolve() makes a needs-attention row done with the note; other rows are untouched."""
+    open_item = begin(store, "open", state="needs_attention", reason="order on hold")
+    failed = begin(store, "failed", state="failed")
+    later = clock.advance(60)
+    resolved = store.ledger.resolve(open_item.action_id, "refunded by hand", later)
+    assert resolved is not None
+    assert (resolved.state, resolved.reason_code, resolved.reason) == (
+        "done", RESOLVED_CODE, "refunded by hand",
+    )  # fmt: skip
+    assert resolved.updated_at == iso(later)
+    assert store.ledger.resolve(open_item.action_id, "again", later) is None
+    assert store.ledger.resolve(failed.action_id, "no", later) is None
+    assert store.ledger.resolve(999, "no", later) is None
+    assert store.ledger.get("failed") == failed
+
+
+def test_resolved_row_is_never_due_nor_requeued(store: Store, clock: FakeClock) -> None:
+    """A resolved row is neither due for the retry pass nor put back by retry --all."""
+    item = begin(store, "open", state="needs_attention")
+    store.ledger.resolve(item.action_id, "done by hand", clock.now())
+    assert store.ledger.requeue(clock.now()) == 0
+    assert store.ledger.requeue(clock.now(), item.action_id) == 0
+    assert store.ledger.due(SCOPE, clock.now() + timedelta(days=365)) == []
+    entry = store.ledger.get_by_id(item.action_id)
+    assert entry is not None
+    assert entry.state == "done"
+
+
+def test_ledger_page_is_newest_first_with_filters_and_a_total(
+    store: Store, clock: FakeClock
+) -> None:
+    """page() lists rows by last change, newest first, filtered, with the full count."""
+    for n in range(5):
+        begin(store, f"k{n}", now=T0 + timedelta(minutes=n),
+              state="done" if n % 2 == 0 else "skipped")  # fmt: skip
+    begin(store, "elsewhere", now=T0 + timedelta(hours=1), scope="shop:other")
+    rows, total = store.ledger.page(scopes=[SCOPE], limit=2)
+    assert ([e.idempotency_key for e in rows], total) == (["k4", "k3"], 5)
+    rows, total = store.ledger.page(scopes=[SCOPE], limit=2, offset=4)
+    assert ([e.idempotency_key for e in rows], total) == (["k0"], 5)
+    rows, total = store.ledger.page(states=["skipped"])
+    assert ([e.idempotency_key for e in rows], total) == (["k3", "k1"], 2)
+    rows, total = store.ledger.page()
+    assert (rows[0].idempotency_key, total) == ("elsewhere", 6)
+    assert store.ledger.page(scopes=[]) == ([], 0)

@@ -23,6 +23,8 @@ from sqlite_utils import Database
 from cancelsync.store.db import iso
 
 STATES = ("pending", "done", "skipped", "failed", "needs_attention")
+# The reason_code of a needs-attention row a person closed by hand (``Ledger.resolve``).
+RESOLVED_CODE = "resolved_by_hand"
 
 _COLUMNS = (
     "action_id", "idempotency_key", "scope", "store_name", "direction", "action", "state",
@@ -272,3 +274,49 @@ class Ledger:
             args,
         )
         return int(cur.rowcount)
+
+    def resolve(self, action_id: int, note: str, now: datetime) -> LedgerEntry | None:
+        """Close a ``needs_attention`` row for good: the merchant handled it by hand.
+
+        The row becomes ``done`` with reason_code ``RESOLVED_CODE`` and ``note`` as its
+        reason, so the engine (which never acts on a ``done`` row again) and ``retry``
+        (which re-queues only failed / needs-attention rows) leave it alone from now on.
+        Checked and changed in one statement: a row the retry pass took meanwhile is not
+        touched.
+
+        Returns:
+            The resolved row, or ``None`` when no open needs-attention row has this id.
+        """
+        cur = self._db.execute(
+            "UPDATE ledger SET state = 'done', reason_code = ?, reason = ?, "
+            "next_attempt_at = NULL, updated_at = ? "
+            "WHERE action_id = ? AND state = 'needs_attention'",
+            [RESOLVED_CODE, note, iso(now), action_id],
+        )
+        return self.get_by_id(action_id) if cur.rowcount else None
+
+    def page(
+        self,
+        *,
+        scopes: list[str] | None = None,
+        states: list[str] | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[LedgerEntry], int]:
+        """The most recently changed rows (of these scopes and states, when given),
+        newest first, ``limit`` of them from ``offset``; and how many there are in all."""
+        where, args = ["1 = 1"], []
+        for column, values in (("scope", scopes), ("state", states)):
+            if values is not None:
+                where.append(f"{column} IN ({', '.join('?' for _ in values)})")
+                args.extend(values)
+        condition = " AND ".join(where)
+        total = self._db.execute(
+            f"SELECT COUNT(*) FROM ledger WHERE {condition}",  # noqa: S608 - fixed conditions, values bound
+            args,
+        ).fetchone()[0]
+        rows = self._select(
+            condition, [*args, limit, offset],
+            order="updated_at DESC, action_id DESC LIMIT ? OFFSET ?",
+        )  # fmt: skip
+        return rows, int(total)
