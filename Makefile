@@ -5,13 +5,26 @@ BIN    := $(VENV)/bin
 
 .PHONY: install test lint fmt demo bench clean
 
-install: $(BIN)/cancelsync
+install: $(BIN)/cancelsync chromium
 
 $(BIN)/cancelsync: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $@
+
+# The order center's browser test (tests/web/test_browser.py) drives Debian's Chromium:
+# installed when missing and running as root (CI); anyone else is told what to install.
+.PHONY: chromium
+chromium:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+			apt-get install -y -qq chromium chromium-driver </dev/null; \
+	else \
+		echo "note: the browser test needs Chromium: sudo apt-get install chromium" \
+			"chromium-driver (skipped without it, except in CI)"; \
+	fi
 
 test: install
 	$(BIN)/python -m pytest

@@ -108,6 +108,8 @@ class Worker:
         """APScheduler loop: one job, every poll interval; SIGTERM/SIGINT finish and exit 0."""
         from apscheduler.schedulers.background import BackgroundScheduler
 
+        from cancelsync.web.server import serving as order_center
+
         interval = self.config.worker.poll_interval_seconds
         scheduler = BackgroundScheduler(timezone="UTC")
         scheduler.add_job(
@@ -115,7 +117,12 @@ class Worker:
             max_instances=1, coalesce=True, misfire_grace_time=interval,
             next_run_time=self.clock.now(),
         )  # fmt: skip
-        with _signals(self.request_stop), self.monitor.serving():
+        with (
+            _signals(self.request_stop),
+            self.monitor.serving(),
+            # worker.web_listen: the order center, on its own database connection.
+            order_center(self.config, clock=self.clock, redactor=self.clients.redactor),
+        ):
             scheduler.start()
             log.info("service.started", poll_interval_seconds=interval,
                      stores=[s.name for s in self.config.stores if s.enabled])  # fmt: skip

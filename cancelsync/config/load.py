@@ -30,6 +30,7 @@ from cancelsync.config.model import (
     WorkerConfig,
     safe_name,
     shown,
+    web_token_missing,
 )
 from cancelsync.errors import ConfigError
 from cancelsync.files import file_in_the_way
@@ -226,7 +227,12 @@ def _worker(v: _Validator, t: dict[str, Any], base: Path) -> WorkerConfig:
             values[key] = None if key == "stores_dir" else base / "cancelsync.db"
     if problem := _database_problem(values["database"]):
         v.errors.append(f"worker.database: {problem}")
-    return WorkerConfig(**values)
+    worker = WorkerConfig(**values)
+    # The order center never runs open. A token that is set but unusable (too short, an
+    # unresolved ${…}) is reported as such already.
+    if worker.web_listen and not t.get("web_token") and not worker.web_token:
+        v.errors.append(web_token_missing(worker.web_listen))
+    return worker
 
 
 def _database_problem(database: Path) -> str | None:

@@ -7,7 +7,9 @@ is required. ``checked(default, check)`` attaches a check that returns a problem
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import string
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -95,6 +97,95 @@ def tcp_port(value: Any) -> str | None:
     return None if 1 <= value <= 65535 else f"{value} is not a port (1-65535)"
 
 
+def split_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6; port 0: any free one) as ``(host, port)``;
+    raises ValueError."""
+    host, sep, port = value.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isascii() or not port.isdigit():
+        raise ValueError(value)
+    if int(port) > 65535 or any(c.isspace() or c in "/[]" for c in host):
+        raise ValueError(value)
+    return host, int(port)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a literal address or ``localhost``) is this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name other than localhost may resolve anywhere
+
+
+def listen_address(value: Any) -> str | None:
+    try:
+        port = split_listen(value)[1]
+    except ValueError:
+        port = 0
+    return None if port else f"{shown(value)} is not HOST:PORT (e.g. 127.0.0.1:8788)"
+
+
+WEB_TOKEN_MIN_LENGTH = 16
+
+
+def web_secret(value: Any) -> str | None:
+    """The order center's token: long enough to resist guessing; never quoted back."""
+    if not value:
+        return None  # empty: unset (web_listen then reports it missing)
+    if len(value) < WEB_TOKEN_MIN_LENGTH or any(c.isspace() for c in value):
+        return (
+            f"must be at least {WEB_TOKEN_MIN_LENGTH} characters without spaces (not "
+            "shown: it is a secret); e.g. `openssl rand -hex 32`"
+        )
+    return None
+
+
+# The placeholders a link template may use (values are URL-quoted when filled in).
+MAGENTO_ORDER_URL_FIELDS = ("magento_entity_id", "magento_increment_id")
+TIKTOK_ORDER_URL_FIELDS = ("tiktok_order_id", "tiktok_shop_id")
+
+
+def link_template(names: tuple[str, ...]) -> Check:
+    """An http(s) URL whose ``{placeholders}`` are among ``names``."""
+
+    def check(value: Any) -> str | None:
+        if not value:
+            return None
+        try:
+            used = {
+                f for _, f, _, _ in string.Formatter().parse(value) if f is not None
+            }
+        except ValueError:
+            return f"{shown(value)}: unbalanced {{ }} in the template"
+        unknown = sorted(used - set(names))
+        if unknown:
+            return f"unknown placeholder {{{unknown[0]}}}; use " + " or ".join(
+                f"{{{n}}}" for n in names
+            )
+        return http_url(value.format_map(dict.fromkeys(names, "1")))
+
+    return check
+
+
+def web_token_missing(web_listen: str) -> str:
+    """The problem of a ``web_listen`` without ``web_token``."""
+    try:
+        exposed = not is_loopback(split_listen(web_listen)[0])
+    except ValueError:
+        exposed = False
+    where = (
+        f"{web_listen} is not a loopback address: anyone who reaches it could move money"
+        if exposed
+        else "every page and API call signs in with it"
+    )
+    return (
+        f"worker.web_token: required with web_listen ({where}); set web_token = "
+        '"${CANCELSYNC_WEB_TOKEN}" (or ${file:PATH} / ${credential:NAME})'
+    )
+
+
 def one_of(options: tuple[str, ...]) -> Check:
     def check(value: Any) -> str | None:
         return None if value in options else f"must be one of {', '.join(options)}"
@@ -162,9 +253,18 @@ class WorkerConfig:
     # A JSON POST {"text": ...} per new needs-attention item and per failing/recovered
     # store (off when unset). A secret: the URL carries the hook's token.
     alert_webhook_url: str | None = checked(None, secret_http_url)
+    # Service mode: the order center (web pages + JSON API) on HOST:PORT, off when unset;
+    # web_token is its sign-in secret, required with it. Links to the merchant's admin
+    # pages are made from the two templates (optional).
+    web_listen: str | None = checked(None, listen_address)
+    web_token: str | None = checked(None, web_secret)
+    magento_admin_order_url: str | None = checked(
+        None, link_template(MAGENTO_ORDER_URL_FIELDS)
+    )
+    tiktok_order_url: str | None = checked(None, link_template(TIKTOK_ORDER_URL_FIELDS))
 
     def secrets(self) -> list[str]:
-        return [self.alert_webhook_url or ""]
+        return [self.alert_webhook_url or "", self.web_token or ""]
 
 
 @dataclass(frozen=True)
