@@ -15,7 +15,9 @@ import contextlib
 import io
 import json
 import logging
+import os
 import re
+import secrets
 import sys
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -146,7 +148,7 @@ def run_demo(out: TextIO, workdir: Path) -> DemoResult:
     log_path = workdir / "cancelsync.log"
     with Sandbox() as sb, log_path.open("a", encoding="utf-8") as log_file:
         sb.add_store("us-main", refund_to_cancel=True)
-        sb.write_config(config_path)
+        sb.write_config(config_path, **_order_center(workdir))
         database = load_config(config_path).worker.database
         cli = _Cli(sb, config_path, log_file)
         p = _Printer(out)
@@ -189,6 +191,10 @@ def run_demo(out: TextIO, workdir: Path) -> DemoResult:
                   if unchanged and second.writes == 0 else "CHANGED"))  # fmt: skip
         problems = _check(outcomes, first, second, unchanged)
         _print_try(p, config_path, log_path, outcomes["shipped"].order, problems)
+        p.title("Order center for this data (the page for people; Ctrl-C stops it)")
+        p.line(f".venv/bin/python -m cancelsync.web --config {config_path}")
+        p.line(f"then open {ORDER_CENTER_URL} and sign in with the token in "
+               f"{workdir / 'web-token'}")  # fmt: skip
     return DemoResult(
         workdir=workdir,
         config_path=config_path,
@@ -200,6 +206,20 @@ def run_demo(out: TextIO, workdir: Path) -> DemoResult:
         status=status,
         problems=problems,
     )
+
+
+ORDER_CENTER_LISTEN = "127.0.0.1:8788"
+ORDER_CENTER_URL = f"http://{ORDER_CENTER_LISTEN}/"
+
+
+def _order_center(workdir: Path) -> dict[str, str]:
+    """The order center's keys for the demo config; its token in a private file."""
+    token = workdir / "web-token"
+    if not token.exists():
+        fd = os.open(token, os.O_CREAT | os.O_WRONLY, 0o600)
+        os.write(fd, secrets.token_urlsafe(24).encode())
+        os.close(fd)
+    return {"web_listen": ORDER_CENTER_LISTEN, "web_token": "${file:web-token}"}
 
 
 def _set_the_scene(
