@@ -43,6 +43,7 @@ from cancelsync.web.auth import (
     same_secret,
     token_matches,
 )
+from cancelsync.web.gather import Links
 from cancelsync.web.http import (
     HTML,
     TEXT,
@@ -102,7 +103,7 @@ class OrderCenter:
         self.clock = clock
         self.redactor = redactor
         self.trust_proxy = trust_proxy
-        self.links = views.Links.from_config(config)
+        self.links = Links.from_config(config)
         self.sessions = Sessions(clock)
         self.throttle = Throttle(clock)
         self._token = token

@@ -10,7 +10,8 @@ from datetime import timedelta
 import pytest
 
 from cancelsync.store.ledger import RESOLVED_CODE
-from cancelsync.web.views import Links, duration
+from cancelsync.web.gather import Links
+from cancelsync.web.views import duration
 
 from .conftest import (
     BEARER,
