@@ -7,6 +7,24 @@ HTTP clients (requests, requests-oauthlib, our own clients) talk to it unchanged
 live at the transport level (status codes, delays, dropped connections, a write applied but its
 response lost) are applied here, around ``handle``; faults that live in the data (duplicate
 items across pages, out-of-order timestamps, late events) belong to each simulator.
+
+Two behaviours of a real front (nginx + PHP-FPM for Magento, TikTok's gateway) matter when a
+client dies or gives up mid-request, and the server keeps them:
+
+- **A request whose body is shorter than its Content-Length is refused with 400 and never
+  reaches the simulator.** nginx buffers the whole request body before it passes anything
+  upstream (``proxy_request_buffering``/``fastcgi_request_buffering`` on by default) and
+  answers 400 when the client closes early (408 after ``client_body_timeout``); PHP never
+  runs. Handing the simulator the bytes that did arrive would be wrong in a dangerous way:
+  an empty refund body means "refund everything left" to Magento.
+- **A slow request still completes after the client went away** (``Fault("delay")``). PHP
+  only notices a vanished client when it writes output, and Magento commits a credit memo's
+  transaction before it writes the reply; TikTok's gateway has forwarded the call by then.
+  So a write the client timed out on, or whose process was killed, may still take effect
+  seconds later. The request is authenticated as of its arrival (``SimRequest.received_at``):
+  a token that expires during the delay does not undo a call that was already admitted.
+  ``SimulatorServer.in_flight`` shows such requests and ``wait_idle`` waits for them, and
+  ``stop`` lets them finish (bounded) rather than dropping them.
 """
 
 from __future__ import annotations
@@ -16,13 +34,17 @@ import json
 import random
 import re
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Protocol
 from urllib.parse import parse_qsl, urlsplit
+
+from cancelsync.clock import Clock, SystemClock
 
 
 @dataclass(frozen=True)
@@ -39,6 +61,9 @@ class SimRequest:
     headers: dict[str, str]  # lower-cased names
     body: bytes
     host: str  # the Host header (OAuth 1.0a signs scheme://host + path)
+    # When the server read the request, on the simulator's clock (None: "now", e.g. a
+    # direct ``handle`` call). A gateway checks credentials at arrival, not after a delay.
+    received_at: datetime | None = None
 
     def query_dict(self) -> dict[str, str]:
         """Decoded query as a dict (the last value wins for repeated keys)."""
@@ -91,7 +116,8 @@ class Fault:
         ``status``: answer ``status`` (e.g. 500, 503, 429) with ``body`` and, when set, a
         ``Retry-After`` header, without touching state.
         ``delay``: sleep ``seconds`` before handling (with a short client timeout this is a
-        timeout; the request is still applied afterwards, like a slow server).
+        timeout; the request is still applied afterwards, like a slow server, even when the
+        client disconnected or was killed meanwhile: see the module docstring).
         ``drop``: close the connection without answering and without applying the request.
         ``lost_response``: apply the request, then close the connection without answering
         (the crash-ambiguity case: the write happened, the caller cannot know).
@@ -215,7 +241,12 @@ class Journal:
 
 
 def parse_request(
-    method: str, target: str, headers: dict[str, str], body: bytes
+    method: str,
+    target: str,
+    headers: dict[str, str],
+    body: bytes,
+    *,
+    received_at: datetime | None = None,
 ) -> SimRequest:
     """Build a ``SimRequest`` from the raw request line parts."""
     from urllib.parse import unquote
@@ -231,7 +262,38 @@ def parse_request(
         headers=headers,
         body=body,
         host=headers.get("host", ""),
+        received_at=received_at,
     )
+
+
+@dataclass(frozen=True)
+class InFlight:
+    """A request the server is still working on (see ``SimulatorServer.in_flight``)."""
+
+    endpoint: str
+    method: str
+    fault: str | None  # the injected fault's kind, e.g. "delay" for a slow call
+    started: float  # time.monotonic() when the request was read
+
+
+# How long a request body may take to arrive once its headers are in (nginx's
+# client_body_timeout is 60 s): a client that stalls longer is refused like one that died
+# (400 here; nginx says 408), never left holding a server thread.
+BODY_TIMEOUT_SECONDS = 30.0
+_SYSTEM = SystemClock()
+
+
+class _QuietServer(ThreadingHTTPServer):
+    """A client that vanishes (killed, timed out) is normal here, not a server error."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            return
+        super().handle_error(request, client_address)
+
+
+# How long ``stop`` lets requests in flight (a slow write) finish before closing.
+STOP_DRAIN_SECONDS = 10.0
 
 
 class SimulatorServer:
@@ -241,6 +303,9 @@ class SimulatorServer:
 
         with SimulatorServer(sim) as server:
             requests.get(server.url + "/rest/V1/modules")
+
+    ``clock`` stamps ``SimRequest.received_at``; by default the simulator's own ``clock``
+    attribute (both simulators have one), else the system clock.
     """
 
     def __init__(
@@ -252,12 +317,21 @@ class SimulatorServer:
         faults: FaultPlan | None = None,
         journal: Journal | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Clock | None = None,
     ) -> None:
         self.simulator = simulator
         self.faults = faults or FaultPlan()
         self.journal = journal or Journal()
         self._sleep = sleep
-        self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
+        self._clock = clock
+        # Called in the handler thread as each request arrives, with its endpoint label
+        # and the fault picked for it, before it is handled (the soak uses it to kill its
+        # client at a chosen moment). Exceptions are not caught: keep it small.
+        self.on_request: Callable[[SimRequest, str, Fault | None], None] | None = None
+        self._in_flight: dict[int, InFlight] = {}
+        self._in_flight_lock = threading.Condition()
+        self._next_ticket = 0
+        self._httpd = _QuietServer((host, port), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -277,14 +351,33 @@ class SimulatorServer:
         return self
 
     def stop(self) -> None:
+        """Stop accepting requests, let those in flight finish (bounded), close."""
         if (
             self._thread is not None
         ):  # shutdown() would wait forever on a server never started
             self._httpd.shutdown()
+        self.wait_idle(STOP_DRAIN_SECONDS)
         self._httpd.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+
+    def in_flight(self) -> list[InFlight]:
+        """Requests read but not yet answered (or dropped), oldest first."""
+        with self._in_flight_lock:
+            return sorted(self._in_flight.values(), key=lambda f: f.started)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until no request is in flight (e.g. a slow write still to commit);
+        ``False`` when ``timeout`` seconds passed first."""
+        deadline = time.monotonic() + timeout
+        with self._in_flight_lock:
+            while self._in_flight:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._in_flight_lock.wait(left)
+        return True
 
     def __enter__(self) -> SimulatorServer:
         return self.start()
@@ -305,23 +398,78 @@ class SimulatorServer:
                 return  # the journal is the log
 
             def _serve(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                body = self.rfile.read(length) if length else b""
+                received_at = server._received_now()
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                req = parse_request(self.command, self.path, headers, body)
+                body, complete = _read_body(self)
+                req = parse_request(
+                    self.command, self.path, headers, body, received_at=received_at
+                )
+                if not complete:
+                    server._incomplete(self, req)
+                    return
                 server._dispatch(self, req)
 
             do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _serve
 
         return Handler
 
-    def _dispatch(self, handler: BaseHTTPRequestHandler, req: SimRequest) -> None:
-        try:
-            endpoint = self.simulator.endpoint_name(req)
-        except Exception:  # noqa: BLE001 - a label is only for faults/journal
-            endpoint = f"{req.method} {req.path}"
-        fault = self.faults.pick(endpoint)
+    def _received_now(self) -> datetime:
+        # Looked up per request: tests may swap ``simulator`` on a running server.
+        clock: Clock = self._clock or getattr(self.simulator, "clock", None) or _SYSTEM
+        return clock.now()
 
+    def _incomplete(self, handler: BaseHTTPRequestHandler, req: SimRequest) -> None:
+        """The body stopped short of its Content-Length: 400, the simulator never sees it
+        (see the module docstring)."""
+        self.journal.add(
+            JournalEntry(
+                endpoint=self._endpoint(req),
+                method=req.method,
+                path=req.path,
+                query=req.query,
+                headers=req.headers,
+                body=req.body,
+                status=400,
+                fault="incomplete_body",
+                at=time.time(),
+            )
+        )
+        handler.close_connection = True  # the stream is out of step: never reuse it
+        page = b"<html><head><title>400 Bad Request</title></head></html>"
+        with contextlib.suppress(OSError):
+            _write(handler, SimResponse(400, page, {"Content-Type": "text/html"}))
+
+    def _endpoint(self, req: SimRequest) -> str:
+        try:
+            return self.simulator.endpoint_name(req)
+        except Exception:  # noqa: BLE001 - a label is only for faults/journal
+            return f"{req.method} {req.path}"
+
+    def _dispatch(self, handler: BaseHTTPRequestHandler, req: SimRequest) -> None:
+        endpoint = self._endpoint(req)
+        fault = self.faults.pick(endpoint)
+        with self._in_flight_lock:
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            self._in_flight[ticket] = InFlight(
+                endpoint, req.method, fault.kind if fault else None, time.monotonic()
+            )
+        try:
+            if self.on_request is not None:
+                self.on_request(req, endpoint, fault)
+            self._respond(handler, req, endpoint, fault)
+        finally:
+            with self._in_flight_lock:
+                del self._in_flight[ticket]
+                self._in_flight_lock.notify_all()
+
+    def _respond(
+        self,
+        handler: BaseHTTPRequestHandler,
+        req: SimRequest,
+        endpoint: str,
+        fault: Fault | None,
+    ) -> None:
         def record(status: int | None) -> None:
             self.journal.add(
                 JournalEntry(
@@ -351,9 +499,11 @@ class SimulatorServer:
                 else _default_fault_body(fault.status)
             )
             record(fault.status)
-            _write(handler, SimResponse(fault.status, body, headers))
+            with contextlib.suppress(OSError):
+                _write(handler, SimResponse(fault.status, body, headers))
             return
         if fault is not None and fault.kind == "delay":
+            # Whatever the client does meanwhile (time out, die), the request goes on.
             self._sleep(fault.seconds)
         try:
             resp = self.simulator.handle(req)
@@ -366,9 +516,35 @@ class SimulatorServer:
             _drop(handler)
             return
         record(resp.status)
-        # The client may have given up (e.g. its timeout fired during a delay fault).
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        # The client may have given up (its timeout fired during a delay fault) or died:
+        # the request took effect all the same, only the reply has nowhere to go.
+        with contextlib.suppress(OSError):
             _write(handler, resp)
+
+
+def _read_body(handler: BaseHTTPRequestHandler) -> tuple[bytes, bool]:
+    """``(body, complete)``: incomplete when fewer bytes than the Content-Length arrived
+    (the client died or stalled mid-request) or the length is not a number."""
+    raw = handler.headers.get("Content-Length")
+    try:
+        length = int(raw) if raw else 0
+    except ValueError:
+        return b"", False
+    if length <= 0:
+        return b"", length == 0
+    handler.connection.settimeout(BODY_TIMEOUT_SECONDS)
+    body = b""
+    try:
+        # read1 returns what arrived so far, so a stalled or closed client still leaves
+        # the bytes it did send for the journal.
+        while len(body) < length and (chunk := handler.rfile.read1(length - len(body))):
+            body += chunk
+    except OSError:  # TimeoutError, a reset: the rest of the body did not arrive
+        pass
+    finally:
+        with contextlib.suppress(OSError):
+            handler.connection.settimeout(None)
+    return body, len(body) == length
 
 
 def _fmt_retry_after(seconds: float) -> str:
