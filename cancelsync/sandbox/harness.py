@@ -167,8 +167,19 @@ class Sandbox:
 
     # ------------------------------------------------------------------ config
 
-    def config_text(self, *, database: str = "cancelsync.db", **worker: Any) -> str:
-        """A complete cancelsync config pointing at the simulators."""
+    def config_text(
+        self,
+        *,
+        database: str = "cancelsync.db",
+        timeout_seconds: float = 5,
+        **worker: Any,
+    ) -> str:
+        """A complete cancelsync config pointing at the simulators.
+
+        ``timeout_seconds`` is both clients' per-request timeout (the soak uses a short
+        one so that its slow-call faults become timeouts); ``worker`` keys go to
+        ``[worker]``.
+        """
         creds = self.credentials
         settings: dict[str, Any] = {
             "database": database,
@@ -187,13 +198,13 @@ class Sandbox:
             f'consumer_secret = "{creds.consumer_secret}"',
             f'access_token = "{creds.access_token}"',
             f'access_token_secret = "{creds.access_token_secret}"',
-            "timeout_seconds = 5",
+            f"timeout_seconds = {_toml(timeout_seconds)}",
             "requests_per_second = 1000",
             "",
             "[tiktok]",
             f'api_base_url = "{self.tiktok_server.url}"',
             f'auth_base_url = "{self.tiktok_server.url}"',
-            "timeout_seconds = 5",
+            f"timeout_seconds = {_toml(timeout_seconds)}",
             "requests_per_second = 1000",
         ]
         for spec in self.stores or [StoreSpec("us-main", self.demo)]:

@@ -64,11 +64,14 @@ class DataFaults:
 
     duplicate_rate: chance that a page starts again with the previous page's last item.
     out_of_order_rate: chance that two neighbours on a page come back swapped.
+    ``duplicated`` and ``swapped`` count what was injected (the soak reports them).
     """
 
     duplicate_rate: float = 0.0
     out_of_order_rate: float = 0.0
     seed: int = 0
+    duplicated: int = 0
+    swapped: int = 0
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -106,6 +109,7 @@ def paginate(
             and faults.rng.random() < faults.duplicate_rate
         ):
             anchor = page[-2]  # the next page repeats this page's last item
+            faults.duplicated += 1
         sort_value, item_id = key(anchor)
         next_token = encode_token(fp, sort_value, item_id)
     if faults.out_of_order_rate:
@@ -113,6 +117,7 @@ def paginate(
         while index + 1 < len(page):
             if faults.rng.random() < faults.out_of_order_rate:
                 page[index], page[index + 1] = page[index + 1], page[index]
+                faults.swapped += 1
                 index += 2
             else:
                 index += 1
