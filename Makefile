@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: install test lint fmt demo bench clean
+.PHONY: install test lint fmt demo bench soak clean
 
 install: $(BIN)/cancelsync chromium
 
@@ -43,6 +43,15 @@ demo: install
 
 bench: install
 	$(BIN)/python benchmarks/run.py
+
+# Chaos soak: the real worker (child processes, SIGKILLed) against faulty simulators, then
+# the exactly-once invariants. About 10 minutes; SEED=N reproduces a run, figures go to
+# build/soak.json and the worker's logs to build/soak/.
+SEED ?= 1
+soak: install
+	rm -rf build/soak && mkdir -p build
+	$(BIN)/python -m cancelsync.sandbox.soak --orders 1000 --kills 12 --seed $(SEED) \
+		--workdir build/soak --json build/soak.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
