@@ -41,8 +41,13 @@ fmt: install
 demo: install
 	$(BIN)/python -m cancelsync.sandbox.demo
 
+# Issue 12's figures (calls per event, idle calls, CPU, throughput at 100 ms latency, peak
+# RSS, no-op run) against the simulators in a child process: a table beside each goal and
+# build/bench.json. About 8 minutes on 2 cores; not part of `make test`. ARGS=--quick
+# shrinks every size.
 bench: install
-	$(BIN)/python benchmarks/run.py
+	mkdir -p build
+	$(BIN)/python benchmarks/run.py --json build/bench.json $(ARGS)
 
 # Chaos soak: the real worker (child processes, SIGKILLed) against faulty simulators, then
 # the exactly-once invariants. About 10 minutes; SEED=N reproduces a run, figures go to
