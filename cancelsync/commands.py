@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -29,13 +29,17 @@ def open_store(config: Config) -> Store:
 
 @contextmanager
 def _client_factory(
-    config: Config, store: Store, redactor: Redactor
+    config: Config,
+    store: Store,
+    redactor: Redactor,
+    sleep: Callable[[float], None] | None = None,
 ) -> Iterator[ClientFactory]:
-    """The one ``ClientFactory`` of a command, closed on exit."""
+    """The one ``ClientFactory`` of a command, closed on exit; ``sleep`` is its retry
+    waits' (``run``: stop-aware)."""
     # Imported here: `check --offline`, `status` and friends never load the HTTP clients.
     from cancelsync import wiring
 
-    clients = wiring.ClientFactory(config, store, redactor=redactor)
+    clients = wiring.ClientFactory(config, store, redactor=redactor, sleep=sleep)
     try:
         yield clients
     finally:
@@ -55,18 +59,21 @@ def run(
     dry_run: bool,
 ) -> int:
     from cancelsync.service import Worker
+    from cancelsync.stopping import StopSignal
 
     if store_name is not None:
         config.store(store_name)  # unknown name → ConfigError (exit 2)
+    # SIGTERM/SIGINT set it; the retry waits end at once when it is set.
+    stop = StopSignal()
     with (
         InstanceLock(config.worker.database),
         closing(open_store(config)) as store,
-        _client_factory(config, store, redactor) as clients,
+        _client_factory(config, store, redactor, stop.sleep) as clients,
     ):
-        worker = Worker(config, store, clients)
+        worker = Worker(config, store, clients, stop=stop)
         if not once:
             return worker.serve()
-        reports = worker.run_once(store_name=store_name, dry_run=dry_run)
+        reports = worker.run_once_until_stopped(store_name=store_name, dry_run=dry_run)
     if dry_run or out.isatty():
         for report in reports:
             _print_report(report, out)
@@ -215,6 +222,11 @@ def check(config: Config, out: TextIO, *, redactor: Redactor, offline: bool) -> 
         f"config {config.path}: valid ({len(config.stores)} store(s): {stores})",
         file=out,
     )
+    if config.unresolved:
+        print(f"  {len(config.unresolved)} secret reference(s) not resolved here; `run`, "
+              "`check` and `connect` need them:", file=out)  # fmt: skip
+        for item in config.unresolved:
+            print(f"    {item}", file=out)
     if offline:
         return EXIT_OK
     from cancelsync.checks import run_online_checks

@@ -1,7 +1,8 @@
 """The instance lock: one cancelsync process per database at a time (exit code 75 otherwise).
 
 An advisory ``flock`` on ``<database>.lock``; the kernel drops it when the process dies, so a
-crash never leaves a stale lock behind.
+crash never leaves a stale lock behind. A lock file this user cannot open (an admin ran a
+command as root once) is a ``SetupError`` saying to run commands as the service user.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import os
 from pathlib import Path
 from types import TracebackType
 
-from cancelsync.errors import LockHeldError
+from cancelsync.errors import LockHeldError, SetupError
+from cancelsync.files import ensure_folder, not_writable
 
 
 class InstanceLock:
@@ -20,8 +22,14 @@ class InstanceLock:
         self._fd: int | None = None
 
     def acquire(self) -> InstanceLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+        ensure_folder(self.path.parent)
+        try:
+            fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
+        except PermissionError:
+            raise not_writable(self.path) from None
+        except IsADirectoryError:
+            raise SetupError(f"the lock file {self.path} is a folder. Resolution: "
+                             "remove it or choose another worker.database") from None  # fmt: skip
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -1,7 +1,9 @@
 """Structured logging: configured once at the entry point, always to stderr.
 
 JSON when stderr is not a TTY (journald, cron mail), the console renderer on one;
-``worker.log_format`` overrides. A redaction processor replaces every configured secret value
+``worker.log_format`` overrides. ``worker.log_level`` (or ``--log-level``) sets the threshold:
+one line per HTTP request is ``debug``, one per action and per store cycle ``info``, and at
+``warning`` a run with nothing to do prints nothing (cron mails only when a person is needed). A redaction processor replaces every configured secret value
 (and anything under a secret-looking key) wherever it appears in an event, so no token, app
 secret or signature is ever printed. The ``Redactor`` is made by the entry point from the
 config's secrets and passed in; the client factory adds tokens to it as they arrive. APScheduler's
@@ -19,6 +21,12 @@ from typing import Any, TextIO
 import structlog
 
 REDACTED = "***"
+LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "error": logging.ERROR,
+}
 _SECRET_KEYS = re.compile(
     r"(secret|token|password|passwd|(^|_)sign$|signature|authorization|auth_code|"
     r"oauth_|api_key|cookie)",
@@ -114,13 +122,16 @@ def configure_logging(
     log_format: str = "auto",
     redactor: Redactor | None = None,
     stream: TextIO | None = None,
-    level: int = logging.INFO,
+    level: int | str = logging.INFO,
 ) -> None:
     """Configure structlog (and stdlib logging) once, at the entry point.
 
     ``redactor`` (made from the config's secrets) is used as is, not copied: tokens the
-    client factory adds to it later are scrubbed from every line after that.
+    client factory adds to it later are scrubbed from every line after that. ``level``
+    is a ``logging`` level or one of ``LEVELS``' names.
     """
+    if isinstance(level, str):
+        level = LEVELS[level]
     stream = stream or sys.stderr
     redactor = redactor or Redactor()
     as_json = log_format == "json" or (log_format == "auto" and not stream.isatty())
@@ -157,7 +168,8 @@ def configure_logging(
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(logging.WARNING)
+    # Other libraries' (urllib3, APScheduler) info and debug lines are noise for a user.
+    root.setLevel(max(level, logging.WARNING))
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 

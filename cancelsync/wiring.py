@@ -53,6 +53,8 @@ class ClientFactory:
         redactor: the redactor logging was configured with; stored and rotated tokens
             are added to it before they are used.
         session_factory, retry: injected so tests re-point the clients and never sleep.
+        sleep: the default retry policy's wait (``run`` passes its stop-aware one, so a
+            stop request ends a backoff at once); ignored when ``retry`` is given.
     """
 
     def __init__(
@@ -64,12 +66,15 @@ class ClientFactory:
         clock: Clock | None = None,
         session_factory: Callable[[], requests.Session] = requests.Session,
         retry: RetryPolicy | None = None,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.redactor = redactor
         self.clock = clock or SystemClock()
         self._session_factory = session_factory
+        if retry is None and sleep is not None:
+            retry = RetryPolicy(sleep=sleep)
         self._retry = retry
         self._magento: MagentoClient | None = None
 

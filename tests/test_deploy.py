@@ -159,7 +159,7 @@ def test_cron_line_runs_as_cancelsync_and_mails_only_real_failures(
         expected = f"cancelsync run --once exited {rc}; see journalctl -t cancelsync\n"
         assert (result.stdout, result.stderr) == ((expected if mail else ""), "")
         assert (tmp_path / "args").read_text() == (
-            "/etc/cancelsync/cancelsync.toml run --once\n"
+            "/etc/cancelsync/cancelsync.toml run --once --log-level warning\n"
         )
 
 

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import requests
 import structlog
 
-from cancelsync.log import REDACTED, Redactor, configure_logging, get_logger
+from cancelsync.log import LEVELS, REDACTED, Redactor, configure_logging, get_logger
 
 pytestmark = pytest.mark.usefixtures("reset_logging")
 
@@ -227,3 +228,34 @@ def test_capture_logs_fixture_sees_events(logs: list[MutableMapping[str, Any]]) 
     """The `logs` fixture captures structlog events as dictionaries."""
     get_logger().warning("store.skipped", store="eu")
     assert logs == [{"event": "store.skipped", "store": "eu", "log_level": "warning"}]
+
+
+@pytest.mark.parametrize(
+    ("level", "shown"),
+    [("debug", ["d", "i", "w", "e"]), ("info", ["i", "w", "e"]),
+     ("warning", ["w", "e"]), ("error", ["e"])],
+)  # fmt: skip
+def test_log_level_names_set_the_threshold(level: str, shown: list[str]) -> None:
+    """Each worker.log_level name lets its own level and the ones above it through, for
+    structlog events and stdlib loggers alike (those never below warning)."""
+    stream = io.StringIO()
+    configure_logging("json", stream=stream, level=level)
+    log = get_logger()
+    log.debug("d")
+    log.info("i")
+    log.warning("w")
+    log.error("e")
+    assert [line["event"] for line in json_lines(stream)] == shown
+    assert logging.getLogger().level == max(LEVELS[level], logging.WARNING)
+
+
+def test_http_requests_are_logged_at_debug(
+    logs: list[MutableMapping[str, Any]],
+) -> None:
+    """One line per HTTP request is a debug event: a quiet run at info or above omits it."""
+    from cancelsync.clients.http import Transport
+
+    transport = Transport(requests.Session(), platform="magento",
+                          base_url="https://m.test", timeout=5)  # fmt: skip
+    transport._log("GET", "/rest/V1/orders", 200, 0.01, None)
+    assert [(e["event"], e["log_level"]) for e in logs] == [("http.request", "debug")]

@@ -6,8 +6,8 @@ are no module-level clients. Every call:
 
 - waits for the client's token bucket (so a backlog never floods an API);
 - carries ``timeout`` and ``verify``;
-- is logged as one ``http.request`` event (method, path, status, duration, request id), never
-  with query values, headers or bodies (they may hold secrets);
+- is logged as one ``http.request`` event at debug level (method, path, status, duration,
+  request id), never with query values, headers or bodies (they may hold secrets);
 - goes through one declared tenacity policy that retries only ``RetryableApiError``, with
   exponential backoff and jitter, a cap, and the server's ``Retry-After`` when present;
 - is reported, attempt by attempt, to the ``RequestObserver`` of the calling context, if
@@ -416,7 +416,7 @@ class Transport:
         request_id: str | None,
         error: str | None = None,
     ) -> None:
-        log.info(
+        log.debug(
             "http.request",
             platform=self.platform,
             method=method,

@@ -329,8 +329,9 @@ def test_no_secret_reaches_the_logs_of_a_real_run(
     harness.sb.tiktok.expire_access_tokens()
     capsys.readouterr()
 
-    rc, _ = harness.run("run", "--once")
-    rc2, _ = harness.run("check")
+    # debug: one line per HTTP request too, so every event a run can log is looked at.
+    rc, _ = harness.run("--log-level", "debug", "run", "--once")
+    rc2, _ = harness.run("check", "--log-level", "debug")
     logs = capsys.readouterr().err
 
     assert (rc, rc2) == (0, 0)
