@@ -1,11 +1,15 @@
 """Scheduling: one run over every store (cron), and the APScheduler loop (systemd) with a
 warm shutdown on SIGTERM/SIGINT. The clients come from a ``ClientFactory`` (``wiring``).
+
+Both modes stop alike: the action in flight finishes, nothing new starts, and the waits in
+between (retry backoffs) end at once (``StopSignal``). A database that cannot be written any
+more (a full disk, a read-only folder) stops the service too, so the command reports it.
 """
 
 from __future__ import annotations
 
 import signal
-import threading
+import sqlite3
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,6 +22,7 @@ from cancelsync.config import Config, StoreConfig
 from cancelsync.cycle_history import finish_cycle
 from cancelsync.monitor import Monitor
 from cancelsync.scopes import store_scope
+from cancelsync.stopping import StopRequested, StopSignal
 from cancelsync.store import Store
 from cancelsync.sync.cycle import run_store_cycle
 from cancelsync.sync.engine import CycleReport
@@ -36,12 +41,15 @@ class Worker:
         clients: ClientFactory,
         *,
         monitor: Monitor | None = None,
+        stop: StopSignal | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.clients = clients
         self.clock = clients.clock
-        self._stop = threading.Event()
+        # Shared with the clients' retry policy (``ClientFactory(sleep=stop.sleep)``).
+        self._stop = stop or StopSignal()
+        self._fatal: sqlite3.Error | None = None
         # Health, alerts and metrics after each run (``monitor``).
         self.monitor = monitor or Monitor.from_config(
             config, store, clock=self.clock, redactor=clients.redactor
@@ -71,11 +79,16 @@ class Worker:
         with self.monitor.observing(), self.clients.tiktok(cfg) as tt:
             try:
                 shop = self.clients.resolve_shop(cfg, tt)
-            except Exception as exc:  # noqa: BLE001 - one store's trouble must not stop others
+            except Exception as exc:  # one store's trouble must not stop the others
+                if isinstance(exc, sqlite3.Error):
+                    raise  # the database, not the store: every store would fail alike
                 report = CycleReport(cfg.name, store_scope(self.store, cfg), run_id,
                                      self.clock.now(), dry_run=dry_run)  # fmt: skip
-                report.error = str(exc)
-                log.error("cycle.store_failed", store=cfg.name, error=str(exc))  # noqa: TRY400 - expected trouble, no traceback
+                if isinstance(exc, StopRequested):  # during a retry's backoff
+                    report.counts["stopped_early"] += 1
+                else:
+                    report.error = str(exc)
+                    log.error("cycle.store_failed", store=cfg.name, error=str(exc))  # noqa: TRY400 - expected trouble, no traceback
                 finish_cycle(self.store, report, self.clock.now())
                 return report
             return run_store_cycle(
@@ -104,6 +117,16 @@ class Worker:
     def request_stop(self) -> None:
         self._stop.set()
 
+    def run_once_until_stopped(
+        self, *, store_name: str | None = None, dry_run: bool = False
+    ) -> list[CycleReport]:
+        """``run --once``: ``run_once`` with SIGTERM/SIGINT stopping it like the service."""
+        with _signals(self.request_stop):
+            reports = self.run_once(store_name=store_name, dry_run=dry_run)
+        if self._stop.is_set():
+            log.info("run.stopped", stores_done=len(reports))
+        return reports
+
     def serve(self) -> int:
         """APScheduler loop: one job, every poll interval; SIGTERM/SIGINT finish and exit 0."""
         from apscheduler.schedulers.background import BackgroundScheduler
@@ -127,22 +150,31 @@ class Worker:
             log.info("service.started", poll_interval_seconds=interval,
                      stores=[s.name for s in self.config.stores if s.enabled])  # fmt: skip
             self._stop.wait()
+            log.info("service.stopping")
             # wait=True lets the cycle in flight finish its current action.
             scheduler.shutdown(wait=True)
+        if self._fatal is not None:
+            raise self._fatal
         log.info("service.stopped")
         return 0
 
     def _scheduled_run(self) -> None:
         try:
             self.run_once()
+        except sqlite3.Error as exc:
+            # The database cannot be written (a full disk, a read-only folder): every
+            # cycle would fail alike, so stop and let the command say what to fix.
+            self._fatal = exc
+            self._stop.set()
         except Exception:
             log.exception("cycle.crashed")
 
 
 @contextmanager
 def _signals(on_stop: Callable[[], None]) -> Iterator[None]:
+    # The handler only sets the stop: logging here could deadlock on the log stream's
+    # lock held by the code the signal interrupted.
     def handler(signum: int, frame: FrameType | None) -> None:
-        log.info("service.stopping", signal=signal.Signals(signum).name)
         on_stop()
 
     previous: dict[signal.Signals, Any] = {}
