@@ -130,7 +130,16 @@ def test_every_command_and_option_has_help() -> None:
             elif not action.help or action.help == argparse.SUPPRESS:
                 missing.append(f"{name} {action.option_strings or action.dest}")
     assert missing == []
-    assert len(_parsers(parser)) == 9  # the top level and the eight commands
+    commands = {name for name, _ in _parsers(parser)}
+    assert {
+        "run",
+        "check",
+        "status",
+        "explain",
+        "retry",
+        "reasons",
+        "connect",
+    } <= commands
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["run", "--help"], ["check", "-h"]])
