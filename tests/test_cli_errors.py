@@ -162,13 +162,18 @@ def _garbage(path: Path) -> None:
     path.write_bytes(b"this is not a database\n" * 200)
 
 
-def _truncated(path: Path) -> None:
+def _many_pages(path: Path) -> int:
+    """A real database of a few dozen pages at ``path``; returns its size."""
     store = Store.open(path)
     for n in range(400):
         store.timeline.add(at=T0, scope="store:us-main", kind="seen",
                            message=f"event {n} " + "x" * 200, tiktok_order_id=str(n))  # fmt: skip
     store.close()
-    size = path.stat().st_size
+    return path.stat().st_size
+
+
+def _truncated(path: Path) -> None:
+    size = _many_pages(path)
     with path.open("r+b") as fh:
         fh.truncate(size // 2)
 
@@ -196,6 +201,21 @@ def test_damaged_database_is_named_and_never_replaced(
     )  # fmt: skip
     assert len(err.strip().splitlines()) == 1
     assert database.read_bytes() == before
+
+
+def test_damage_found_while_reading_is_named_too(tmp_path: Path) -> None:
+    """Pages overwritten in the middle of the file (its header intact) are reported when a
+    command reads them, with the same advice and exit 2."""
+    config = write_config(tmp_path)
+    database = tmp_path / "cancelsync.db"
+    size = _many_pages(database)
+    with database.open("r+b") as fh:
+        fh.seek(size // 2)
+        fh.write(b"\xa5" * (size - size // 2))
+    err = assert_clean_failure(
+        cli("--config", config, "explain", "7"), 2, str(database), "move it aside"
+    )
+    assert "malformed" in err
 
 
 def test_garbage_database_stops_run_once(tmp_path: Path) -> None:
