@@ -205,7 +205,8 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> 
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return _dispatch(parser, args, out)
+        code = _dispatch(parser, args, out)
+        out.flush()  # here, not at exit: a closed pipe is then caught below
     except ConfigError as exc:
         return _fail(args, EXIT_USAGE, str(exc))
     except SetupError as exc:
@@ -228,6 +229,7 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None) -> 
             f"unexpected error: {type(exc).__name__}: {text}{hint} (a bug: please "
             "report it)",
         )  # fmt: skip
+    return code
 
 
 def _fail(args: argparse.Namespace, code: int, message: str) -> int:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from cli_proc import assert_clean_failure, cli, faulty, unprivileged
+from cli_proc import assert_clean_failure, child_env, cli, faulty, unprivileged
 
 from cancelsync.sandbox.harness import Sandbox
 from cancelsync.store import Store
@@ -290,6 +292,23 @@ def test_unexpected_error_is_one_line_and_debug_shows_the_traceback(
     assert debug.returncode == 1
     assert "Traceback" in debug.stderr
     assert "RuntimeError: boom" in debug.stderr
+
+
+def test_a_closed_pipe_is_quiet(tmp_path: Path) -> None:
+    """`status --json | head` that stops reading early costs no traceback on stderr."""
+    config = write_config(tmp_path)
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first byte
+    try:
+        result = subprocess.run(  # noqa: S603 - fixed argument list
+            [sys.executable, "-m", "cancelsync", "--config", str(config), "status", "--json"],
+            stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60, check=False,
+            env=child_env(),
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert result.returncode == 1
+    assert result.stderr == ""
 
 
 # --------------------------------------------------------------------------- file modes
