@@ -5,16 +5,21 @@ their API clients and bind a store to its TikTok shop.
 session: the token host client, the token manager and the API client, sharing one session.
 Tokens are read by ``load_tokens`` and written by ``save_tokens`` only, so a rotation in a
 run and ``connect``'s code exchange land in the same row, and every pair reaches the log
-redactor before it is used.
+redactor before it is used. A TikTok call sent from one of the engine's worker threads
+(``worker.max_in_flight``) reads and rotates tokens through a SQLite connection of that
+thread's own (``_tokens_store``).
 """
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import requests
+from sqlite_utils import Database
 
 from cancelsync import reasons
 from cancelsync.clients.http import RetryPolicy
@@ -33,6 +38,7 @@ from cancelsync.models import TikTokShop, TokenPair
 from cancelsync.scopes import shop_scope, store_scope, token_scope
 from cancelsync.shops import pick_shop
 from cancelsync.store import ShopBinding, Store, seed_fingerprint
+from cancelsync.store.db import BUSY_TIMEOUT_MS
 from cancelsync.sync.cycle import ShopContext
 
 
@@ -77,6 +83,10 @@ class ClientFactory:
             retry = RetryPolicy(sleep=sleep)
         self._retry = retry
         self._magento: MagentoClient | None = None
+        self._owner = threading.get_ident()
+        self._threads = threading.local()
+        self._opened: list[tuple[threading.Thread, Store]] = []
+        self._opened_lock = threading.Lock()
 
     @property
     def magento(self) -> MagentoClient:
@@ -91,6 +101,10 @@ class ClientFactory:
         if self._magento is not None:
             self._magento.close()
             self._magento = None
+        with self._opened_lock:
+            for _thread, store in self._opened:
+                store.close()
+            self._opened.clear()
 
     @contextmanager
     def tiktok(self, cfg: StoreConfig) -> Iterator[TikTokClients]:
@@ -120,7 +134,8 @@ class ClientFactory:
     def load_tokens(self, cfg: StoreConfig) -> TokenPair | None:
         """The pair to use: the stored one, unless the config holds a newer seed."""
         seed = seed_fingerprint(cfg.access_token, cfg.refresh_token)
-        stored = self.store.tokens.get(token_scope(self.store, cfg))
+        store = self._tokens_store()
+        stored = store.tokens.get(token_scope(store, cfg))
         if stored is not None:
             pair, stored_seed = stored
             # A changed seed in the config (re-authorization) wins over the stored pair.
@@ -136,9 +151,36 @@ class ClientFactory:
         self.redactor.add(pair.access_token, pair.refresh_token)
         seed = seed_fingerprint(cfg.access_token, cfg.refresh_token)
         # Saved even in --dry-run: a rotated refresh token must never be lost.
-        self.store.tokens.save(
-            token_scope(self.store, cfg), pair, seed, self.clock.now()
-        )
+        store = self._tokens_store()
+        store.tokens.save(token_scope(store, cfg), pair, seed, self.clock.now())
+
+    def _tokens_store(self) -> Store:
+        """The store tokens are read and rotated through, on this thread.
+
+        The engine's connection stays on the engine's thread, so no engine transaction
+        is ever interleaved with another thread's statements; a worker thread (a TikTok
+        call in flight) opens a connection of its own on first use, closed with the
+        thread (or with the factory). A pair rotated there commits on its own (WAL and
+        the busy timeout let the two connections take turns writing). An in-memory
+        store has one connection.
+        """
+        if threading.get_ident() == self._owner or self.store.path is None:
+            return self.store
+        store: Store | None = getattr(self._threads, "store", None)
+        if store is None:
+            conn = sqlite3.connect(
+                str(self.store.path), timeout=BUSY_TIMEOUT_MS / 1000,
+                check_same_thread=False, isolation_level=None,
+            )  # fmt: skip
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            store = Store(Database(conn), self.store.path)
+            self._threads.store = store
+            with self._opened_lock:
+                for thread, old in [o for o in self._opened if not o[0].is_alive()]:
+                    old.close()
+                    self._opened.remove((thread, old))
+                self._opened.append((threading.current_thread(), store))
+        return store
 
     def connect(
         self, cfg: StoreConfig, auth_code: str

@@ -107,7 +107,7 @@ def test_minimal_config_gets_every_default(
     assert config.magento.tiktok_order_id_field == "ext_order_id"
     assert config.magento.timeout_seconds == 30.0
     assert config.magento.verify_tls is True
-    assert config.magento.requests_per_second == 5.0
+    assert config.magento.requests_per_second == 40.0
     assert config.tiktok == TikTokConfig()
     assert config.tiktok.api_base_url == "https://open-api.tiktokglobalshop.com"
     assert config.tiktok.auth_base_url == "https://auth.tiktok-shops.com"

@@ -98,7 +98,16 @@ def _notify(
 
 
 class TokenBucket:
-    """A thread-safe token bucket: ``rate`` requests per second, bursts up to ``capacity``."""
+    """A thread-safe token bucket: ``rate`` requests per second, bursts up to ``capacity``.
+
+    The rate adapts (AIMD) between ``floor`` and the configured ``ceiling``: the client
+    calls ``throttled`` when the server answers "too many requests" (HTTP 429, TikTok
+    36009002), which halves the rate (once per second at most: the other requests already
+    in flight meet the same limit) and drops the saved-up burst; each ``succeeded``
+    request adds ``ceiling / 10`` requests per second, spread over a second's worth of
+    requests, so the rate climbs back to the ceiling within about ten seconds. The rate
+    never exceeds the configured one.
+    """
 
     def __init__(
         self,
@@ -111,12 +120,41 @@ class TokenBucket:
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.rate = rate
+        self.ceiling = rate
+        self.floor = min(rate, 0.5)
         self.capacity = capacity if capacity is not None else max(1.0, rate)
         self._tokens = self.capacity
         self._monotonic = monotonic
         self._sleep = sleep
         self._last = monotonic()
         self._lock = threading.Lock()
+        self._slowed_at: float | None = None
+
+    def throttled(self) -> None:
+        """The server said "too many requests": halve the rate (multiplicative decrease)."""
+        with self._lock:
+            now = self._monotonic()
+            if self._slowed_at is not None and now - self._slowed_at < 1.0:
+                return
+            self._slowed_at = now
+            self._refill(now)
+            self.rate = max(self.floor, self.rate / 2)
+            self._tokens = min(self._tokens, 0.0)
+        log.warning("http.rate_lowered", requests_per_second=round(self.rate, 2))
+
+    def succeeded(self) -> None:
+        """A request got through: raise the rate back towards the ceiling (additive)."""
+        if self.rate >= self.ceiling:
+            return
+        with self._lock:
+            self._refill(self._monotonic())
+            step = max(1.0, self.ceiling / 10) / self.rate
+            self.rate = min(self.ceiling, self.rate + step)
+
+    def _refill(self, now: float) -> None:
+        """Credit the tokens earned since the last look at the current rate."""
+        self._tokens = min(self.capacity, self._tokens + (now - self._last) * self.rate)
+        self._last = now
 
     def acquire(self) -> float:
         """Take one token, sleeping until one is available; return the time waited."""

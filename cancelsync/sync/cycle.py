@@ -78,9 +78,11 @@ def run_store_cycle(
     )  # fmt: skip
     started = time.monotonic()
     try:
-        if not dry_run:
-            _retry_due(engine, a, b)
-        _run_directions(cfg, a, b)
+        # Whatever ends the cycle, the actions in flight finish and are recorded first.
+        with engine.flights.closing():
+            if not dry_run:
+                _retry_due(engine, a, b)
+            _run_directions(cfg, a, b)
     except StopRequested:
         report.counts["stopped_early"] += 1
         engine.log.info("cycle.stopped", reason="stop requested")
@@ -106,7 +108,9 @@ def _retry_due(engine: Engine, a: MagentoToTikTok, b: TikTokToMagento) -> None:
     for entry in engine.store.ledger.due(engine.scope, engine.clock.now()):
         engine.check_stop()
         payload = entry.payload_dict()
-        with engine.event_scope(_retry_event(entry)):
+        event = _retry_event(entry)
+        engine.wait_for(event.ids)  # a row of an order whose action is in flight waits
+        with engine.event_scope(event):
             if entry.direction == Direction.TIKTOK_TO_MAGENTO:
                 if cfg.tiktok_cancel_to_magento_refund.enabled:
                     b.retry(payload)
@@ -115,6 +119,7 @@ def _retry_due(engine: Engine, a: MagentoToTikTok, b: TikTokToMagento) -> None:
                 and cfg.magento_refund_to_tiktok_cancel.enabled
             ):
                 a.retry(payload)
+    engine.drain()
 
 
 def _run_directions(cfg: StoreConfig, a: MagentoToTikTok, b: TikTokToMagento) -> None:

@@ -49,11 +49,12 @@ recorded; why that order is safe is told in ``cancelsync.store``.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import partial
 from types import MappingProxyType
 from typing import Any
 
@@ -83,6 +84,7 @@ from cancelsync.rules.decisions import (
     Plan,
 )
 from cancelsync.store import UNSET, LedgerEntry, Store
+from cancelsync.sync.flights import Flights, Steps, Thunk
 
 log = structlog.get_logger("cancelsync.sync")
 
@@ -280,6 +282,8 @@ class Engine:
         self.report = report
         self.dry_run = dry_run
         self.log = log.bind(store=cfg.name, run_id=report.run_id)
+        # Actions in flight at once (a dry run sends nothing: one at a time).
+        self.flights = Flights(1 if dry_run else worker.max_in_flight)
 
     def check_stop(self) -> None:
         """Called between events: a stop request ends the cycle here (cursor untouched)."""
@@ -405,7 +409,13 @@ class Engine:
         reconcile: Reconciler,
         replan: Replanner | None = None,
     ) -> None:
-        """Carry out one decision; ``Apply`` goes through the exactly-once protocol."""
+        """Carry out one decision; ``Apply`` goes through the exactly-once protocol.
+
+        The protocol runs as an action in flight (``cancelsync.sync.flights``): inline
+        with ``max_in_flight = 1``, else its remote calls go to worker threads while its
+        ledger rows are written here, on the engine's thread. Its errors are its event's
+        (its own ``event_scope``).
+        """
         if not isinstance(decision, Apply):
             self.record(event, decision)
             return
@@ -423,24 +433,41 @@ class Engine:
         existing = self.store.ledger.get(event.key)
         if existing is not None and existing.state in FINAL_STATES:
             return
-        # Tried before (failed, crashed, re-queued: ``retry`` resets the attempt count, so
-        # the row's existence is what counts): look before writing again.
-        if existing is not None and self._look_first(event, plan.kind, plan, reconcile):
-            return
-        self._send(_Sending(event, plan, decision.note, execute, reconcile, replan))
+        sending = _Sending(event, plan, decision.note, execute, reconcile, replan)
+        self.flights.launch(order_keys(event.ids), self._action(sending, existing))
 
-    def _send(self, s: _Sending) -> None:
+    def wait_for(self, ids: Mapping[str, Any]) -> None:
+        """Before reading and deciding an event of these orders: let the action in
+        flight for them finish first (actions of one order stay in order)."""
+        self.flights.wait_for(order_keys(ids))
+
+    def drain(self) -> None:
+        """Let every action in flight finish (a page's cursor moves after this)."""
+        self.flights.drain()
+
+    def _action(self, s: _Sending, existing: LedgerEntry | None) -> Steps:
+        """One event's protocol; yields its remote calls (see ``flights``)."""
+        with self.event_scope(s.event):
+            # Tried before (failed, crashed, re-queued: ``retry`` resets the attempt
+            # count, so the row's existence is what counts): look before writing again.
+            if existing is not None and (
+                yield from self._look_first(s.event, s.plan.kind, s.plan, s.reconcile)
+            ):
+                return
+            yield from self._send(s)
+
+    def _send(self, s: _Sending) -> Generator[Thunk, Any, None]:
         """Send, and send again while ``_after_send_error`` says so (see ``SEND_ERRORS``)."""
         while True:
             s.sends += 1
             self._begin_attempt(s.event, s.plan, s.note)
             try:
-                remote_id = s.execute(s.plan)
+                remote_id = yield partial(s.execute, s.plan)
             except (ApiError, DataError) as exc:
                 rule = on_send_error(exc)
                 if rule.then is Then.RAISE:
                     raise
-                if self._after_send_error(s, exc, rule):
+                if (yield from self._after_send_error(s, exc, rule)):
                     continue
                 return
             self._done(s.event, s.plan, remote_id, reconciled=False)
@@ -448,22 +475,24 @@ class Engine:
 
     def _after_send_error(
         self, s: _Sending, exc: ApiError | DataError, rule: OnSendError
-    ) -> bool:
+    ) -> Generator[Thunk, Any, bool]:
         """Carry out the table row of a failed send; True when it is to be sent again."""
         event, plan = s.event, s.plan
         if rule.resend_refused and self._may_resend(s, exc):
-            self._wait_before_resend(event, plan, s.sends, exc)
-            return not self._look_first(event, plan.kind, plan, s.reconcile)
+            yield self._wait_before_resend(event, plan, s.sends, exc)
+            return not (
+                yield from self._look_first(event, plan.kind, plan, s.reconcile)
+            )
         if rule.replan and isinstance(exc, ConfigApiError):
-            new = s.replan(plan, exc) if s.replan is not None else None
+            new = (yield partial(s.replan, plan, exc)) if s.replan is not None else None
             s.replan = None
             if isinstance(new, Apply):
-                return self._switch_plan(s, new)
+                return (yield from self._switch_plan(s, new))
             if isinstance(new, Attention):
                 self._attention(event, plan.kind, new.reason, code=_code(new))
                 return False
-        if rule.look_first and self._found_done_or_failed(
-            event, plan, s.reconcile, exc
+        if rule.look_first and (
+            yield from self._found_done_or_failed(event, plan, s.reconcile, exc)
         ):
             return False
         message = rule.message.format(exc=exc)
@@ -482,26 +511,27 @@ class Engine:
             and not self.should_stop()
         )
 
-    def _switch_plan(self, s: _Sending, new: Apply) -> bool:
+    def _switch_plan(self, s: _Sending, new: Apply) -> Generator[Thunk, Any, bool]:
         """Send another plan for the event (after a re-read finds the first one's effect
         missing); True when it is to be sent."""
         event, plan = s.event, s.plan
         self._log_action(event, "replanned", action=plan.kind, reason=new.note,
                          plan=_plan_summary(new.plan))  # fmt: skip
         self.timeline(event, "replanned", new.note, plan=_plan_summary(new.plan))
-        if self._look_first(event, plan.kind, plan, s.reconcile):
+        if (yield from self._look_first(event, plan.kind, plan, s.reconcile)):
             return False
         s.plan, s.note, s.sends = new.plan, new.note, 0
         return True
 
     def _wait_before_resend(
         self, event: Event, plan: Plan, sends: int, exc: ApiError | DataError
-    ) -> None:
+    ) -> Thunk:
+        """The backoff before a re-send, logged here and slept in a worker thread."""
         wait = self.retry.delay(sends, exc)
         self._log_action(event, "resend", action=plan.kind, attempt=sends,
                          sleep_seconds=round(wait, 2), error=str(exc),
                          level="warning")  # fmt: skip
-        self.retry.sleep(wait)
+        return partial(self.retry.sleep, wait)
 
     def _begin_attempt(self, event: Event, plan: Plan, note: str) -> int:
         """Commit the row as ``pending`` with this send counted, before the send."""
@@ -532,11 +562,11 @@ class Engine:
 
     def _look_first(
         self, event: Event, action: str, plan: Plan, reconcile: Reconciler
-    ) -> bool:
+    ) -> Generator[Thunk, Any, bool]:
         """Re-read before a (re-)send. True when nothing may be sent now: the effect is
         there (recorded done) or the re-read failed (recorded as the event's failure)."""
         try:
-            return self._found_done(event, plan, reconcile)
+            return (yield from self._found_done(event, plan, reconcile))
         except AuthError:
             raise
         except (ApiError, DataError) as exc:
@@ -549,11 +579,11 @@ class Engine:
         plan: Plan,
         reconcile: Reconciler,
         cause: ApiError | DataError,
-    ) -> bool:
+    ) -> Generator[Thunk, Any, bool]:
         """After a failed send: True when the effect is there (done) or the re-read
         itself failed (then the row is ``failed`` and is re-read next time)."""
         try:
-            return self._found_done(event, plan, reconcile)
+            return (yield from self._found_done(event, plan, reconcile))
         except AuthError:
             raise
         except (ApiError, DataError) as exc:
@@ -561,12 +591,14 @@ class Engine:
                          settle_seconds=_settle_seconds(cause))  # fmt: skip
             return True
 
-    def _found_done(self, event: Event, plan: Plan, reconcile: Reconciler) -> bool:
+    def _found_done(
+        self, event: Event, plan: Plan, reconcile: Reconciler
+    ) -> Generator[Thunk, Any, bool]:
         """Re-read the remote side; when the effect is there, record it done.
 
         Errors of the re-read propagate: "could not look" must never mean "not there".
         """
-        remote_id = reconcile(plan)
+        remote_id = yield partial(reconcile, plan)
         self.log.info(
             "action.reconciled", key=event.key, action=plan.kind,
             found=remote_id is not None, remote_id=remote_id,
@@ -793,3 +825,12 @@ def _plan_summary(plan: Plan) -> dict[str, Any]:
         else:
             data[name] = str(value) if not isinstance(value, bool | int) else value
     return data
+
+
+def order_keys(ids: Mapping[str, Any]) -> Iterable[str]:
+    """The orders an event touches, as ``Flights`` keys: its TikTok and Magento orders
+    (either may be unknown yet; a direction waits on the one it knows)."""
+    if ids.get("tiktok_order_id"):
+        yield f"tiktok:{ids['tiktok_order_id']}"
+    if ids.get("magento_entity_id") is not None:
+        yield f"magento:{ids['magento_entity_id']}"

@@ -166,6 +166,8 @@ class MagentoToTikTok:
             self.engine.check_stop()
             self.engine.report.counts["seen"] += 1
             self.process(memo)
+        # The page's actions are recorded before its cursor moves.
+        self.engine.drain()
 
     def _new_page(self) -> None:
         for reads in (self._orders, self._tiktok_orders, self._requests,
@@ -283,7 +285,10 @@ class MagentoToTikTok:
             self.engine.record(event, Skip(reason))
 
     def process(self, memo: MagentoCreditMemo) -> None:
-        """Decide and act on one memo; any read or data error is this memo's failure."""
+        """Decide and act on one memo; any read or data error is this memo's failure.
+
+        Decided once no action of its order is in flight (it sees what that one did)."""
+        self.engine.wait_for({"magento_entity_id": memo.magento_entity_id})
         with self.engine.event_scope(
             self._memo_event(memo.magento_creditmemo_id)
         ) as scope:
@@ -474,4 +479,5 @@ class MagentoToTikTok:
         except DataError as exc:
             self._unreadable(Unreadable(str(memo_id), str(exc)), retrying=True)
             return
+        self._new_page()
         self.process(memo)

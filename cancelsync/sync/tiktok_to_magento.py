@@ -207,6 +207,7 @@ class TikTokToMagento:
                     links,
                     {order.tiktok_order_id: order},
                 )
+            self.engine.drain()
         self.engine.advance_cursor(
             DIRECTION, scan.finish(lt), stream=CROSS_CHECK_STREAM
         )
@@ -252,6 +253,8 @@ class TikTokToMagento:
         for c in todo:
             self.engine.check_stop()
             self._handle(c, links, details)
+        # The page's actions are recorded before its cursor moves.
+        self.engine.drain()
 
     def _details(self, order_ids: list[str]) -> list[TikTokOrder]:
         return self.tiktok.get_orders(order_ids) if order_ids else []
@@ -309,8 +312,10 @@ class TikTokToMagento:
         details: dict[str, TikTokOrder] | None,
     ) -> None:
         """One cancellation in its own event scope, reading its order alone when the
-        page's batched read failed (``None``)."""
+        page's batched read failed (``None``), once no action of its order is in flight
+        (so it decides on what that action did)."""
         oid = c.tiktok_order_id
+        self.engine.wait_for({"tiktok_order_id": oid})
         with self.engine.event_scope(self.event_for(c, None)):
             if links is None:
                 links = self.resolve_links([oid])

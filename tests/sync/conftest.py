@@ -29,13 +29,15 @@ class Harness:
     sb: Sandbox
     folder: Path
     sleeps: list[float] = field(default_factory=list)
+    # ``[worker]`` keys every run gets unless it names them (e.g. max_in_flight).
+    worker: dict[str, Any] = field(default_factory=dict)
 
     @property
     def config_path(self) -> Path:
         return self.folder / "cancelsync.toml"
 
     def run(self, *args: str, **worker: Any) -> tuple[int, str]:
-        self.sb.write_config(self.config_path, **worker)
+        self.sb.write_config(self.config_path, **{**self.worker, **worker})
         out = io.StringIO()
         rc = main(["--config", str(self.config_path), *args], stdout=out)
         return rc, out.getvalue()
@@ -84,11 +86,22 @@ def _record_waits(monkeypatch: pytest.MonkeyPatch, sleeps: list[float]) -> None:
 
 
 @pytest.fixture
-def harness(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Harness]:
+def harness(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[Harness]:
+    """Both simulators and a config folder; parametrized indirectly with an int, every
+    run gets that ``worker.max_in_flight`` (else the default, 4)."""
+    worker = {"max_in_flight": request.param} if hasattr(request, "param") else {}
     with Sandbox() as sb:
-        h = Harness(sb, tmp_path)
+        h = Harness(sb, tmp_path, worker=worker)
         _record_waits(monkeypatch, h.sleeps)
         yield h
+
+
+# For a module whose every test runs one action at a time and with four in flight.
+BOTH_CONCURRENCIES = pytest.mark.parametrize(
+    "harness", [1, 4], indirect=True, ids=["sequential", "4-in-flight"]
+)
 
 
 @pytest.fixture

@@ -231,10 +231,15 @@ def test_service_mode_syncs_and_stops_cleanly_on_sigterm(harness: Harness) -> No
     assert len(harness.memos(placed.magento_entity_id)) == 1
 
 
+@pytest.mark.parametrize(
+    ("max_in_flight", "orders"), [(1, 3), (4, 6)], ids=["sequential", "4-in-flight"]
+)
 def test_stop_request_finishes_the_action_in_flight_and_keeps_the_cursor(
-    harness: Harness, monkeypatch: pytest.MonkeyPatch
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, max_in_flight: int, orders: int
 ) -> None:
-    """A stop between events ends the cycle; the rest is picked up by the next run."""
+    """A stop between events ends the cycle once the actions in flight are recorded
+    (one at a time: exactly the one); the rest is picked up by the next run, each
+    order refunded once."""
     from cancelsync.clients.magento.client import MagentoClient
     from cancelsync.config import load_config
     from cancelsync.log import Redactor
@@ -245,11 +250,11 @@ def test_stop_request_finishes_the_action_in_flight_and_keeps_the_cursor(
     harness.sb.add_store("us-main")
     placed = [
         harness.sb.place_order([{"sku": f"S{i}", "qty": 1, "price": 5.0}])
-        for i in range(3)
+        for i in range(orders)
     ]
     for p in placed:
         harness.sb.tiktok.buyer_cancel(p.tiktok_order_id)
-    harness.sb.write_config(harness.config_path)
+    harness.sb.write_config(harness.config_path, max_in_flight=max_in_flight)
     config = load_config(harness.config_path)
     store = Store.open(config.worker.database)
     clients = ClientFactory(config, store, redactor=Redactor())
@@ -273,12 +278,15 @@ def test_stop_request_finishes_the_action_in_flight_and_keeps_the_cursor(
 
     assert reports[0].ok
     assert reports[0].counts["stopped_early"] == 1
-    assert sum(len(harness.memos(p.magento_entity_id)) for p in placed) == 1
+    refunded = sum(len(harness.memos(p.magento_entity_id)) for p in placed)
+    # Every action that was in flight finished and recorded its outcome.
+    assert [e.state for e in harness.ledger()] == ["done"] * refunded
+    assert 1 <= refunded <= (1 if max_in_flight == 1 else orders - 1)
     assert cursor is None  # the page was not finished: nothing skipped over
     monkeypatch.setattr(MagentoClient, "refund_order", real_refund)
     rc, _ = harness.run("run", "--once")
     assert rc == 0
-    assert [len(harness.memos(p.magento_entity_id)) for p in placed] == [1, 1, 1]
+    assert [len(harness.memos(p.magento_entity_id)) for p in placed] == [1] * orders
 
 
 def test_two_shops_of_one_authorization_share_their_rotated_tokens(

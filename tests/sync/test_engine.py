@@ -121,6 +121,7 @@ class Rig:
     clock: FakeClock
     sleeps: list[float]
     stop: list[bool]
+    max_in_flight: int = 1
 
     @property
     def report(self) -> CycleReport:
@@ -138,12 +139,14 @@ class Rig:
             kw.pop("event", event()), decision or Apply(REFUND),
             remote.execute, remote.reconcile, **kw,
         )  # fmt: skip
+        self.engine.drain()  # with max_in_flight > 1 the action runs in flight
 
     def later(self, seconds: float) -> str:
         return iso(self.clock.now() + timedelta(seconds=seconds))
 
     def new_run(self, **kw: Any) -> Rig:
         """The next cycle: a new engine and report on the same store and clock."""
+        kw.setdefault("max_in_flight", self.max_in_flight)
         return make_rig(self.store, self.clock, run_id="run-2", **kw)
 
 
@@ -155,6 +158,7 @@ def make_rig(
     max_attempts: int = 5,
     attempts: int = 3,
     run_id: str = "run-1",
+    max_in_flight: int = 1,
 ) -> Rig:
     sleeps: list[float] = []
     stop = [False]
@@ -162,12 +166,12 @@ def make_rig(
     engine = Engine(
         store=store, cfg=StoreConfig("us-main", "app-key", "app-secret"),
         worker=WorkerConfig(Path("unused.db"), max_attempts=max_attempts,
-                            retry_backoff_seconds=BACKOFF),
+                            retry_backoff_seconds=BACKOFF, max_in_flight=max_in_flight),
         scope=SCOPE, clock=clock, report=report, dry_run=dry_run,
         should_stop=lambda: stop[0],
         retry=RetryPolicy(attempts=attempts, jitter=0, sleep=sleeps.append),
     )  # fmt: skip
-    return Rig(engine, store, clock, sleeps, stop)
+    return Rig(engine, store, clock, sleeps, stop, max_in_flight)
 
 
 @pytest.fixture(autouse=True)
@@ -177,10 +181,13 @@ def _capture(logs: Logs) -> Logs:
     return logs
 
 
-@pytest.fixture
-def rig(store: Store, clock: FakeClock, logs: Logs) -> Rig:
-    """An engine for run-1, built while logs are captured (it binds its logger)."""
-    return make_rig(store, clock)
+@pytest.fixture(params=[1, 4], ids=["sequential", "4-in-flight"])
+def rig(
+    store: Store, clock: FakeClock, logs: Logs, request: pytest.FixtureRequest
+) -> Rig:
+    """An engine for run-1, built while logs are captured (it binds its logger): one
+    action at a time, and with four in flight (the remote calls in worker threads)."""
+    return make_rig(store, clock, max_in_flight=request.param)
 
 
 def actions(logs: Logs) -> list[tuple[str, str]]:
@@ -245,6 +252,7 @@ def test_first_send_is_done_with_the_row_committed_before_it(
     rig.engine.apply(
         event(), Apply(REFUND, note="whole order"), execute, Remote().reconcile
     )
+    rig.engine.drain()
 
     assert seen == [("pending", 1)]
     entry = rig.row()
@@ -997,8 +1005,12 @@ def test_a_send_cut_short_by_death_is_held_until_it_settles(rig: Rig) -> None:
     def die(plan: Plan) -> str:
         raise Killed
 
-    with pytest.raises(Killed):
+    def send() -> None:
         rig.engine.apply(event(), Apply(REFUND), die, Remote().reconcile)
+        rig.engine.drain()
+
+    with pytest.raises(Killed):
+        send()
 
     row = rig.row()
     assert row.state == "pending"

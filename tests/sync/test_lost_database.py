@@ -11,7 +11,7 @@ from typing import Any
 from cancelsync.cli import main
 from cancelsync.sandbox.common import Fault
 
-from .conftest import Harness
+from .conftest import BOTH_CONCURRENCIES, Harness
 
 
 def _forget(harness: Harness) -> None:
@@ -36,6 +36,7 @@ def _partial_buyer_cancel(harness: Harness) -> Any:
     return placed
 
 
+@BOTH_CONCURRENCIES
 def test_lost_database_never_refunds_a_partial_cancel_twice(harness: Harness) -> None:
     """After the database is deleted, the re-read cancellation finds its marked credit
     memo in Magento and is recorded done without a second refund."""
@@ -55,6 +56,7 @@ def test_lost_database_never_refunds_a_partial_cancel_twice(harness: Harness) ->
     assert "already records this cancellation" in out
 
 
+@BOTH_CONCURRENCIES
 def test_two_databases_on_one_store_refund_once(
     harness: Harness, tmp_path: Path
 ) -> None:
@@ -76,6 +78,7 @@ def test_two_databases_on_one_store_refund_once(
     assert done == 1
 
 
+@BOTH_CONCURRENCIES
 def test_lost_database_never_cancels_more_tiktok_lines(harness: Harness) -> None:
     """With cancel_items, a memo re-read after the database is lost finds its units
     already seller-cancelled on TikTok and cancels no further line."""
@@ -101,6 +104,7 @@ def test_lost_database_never_cancels_more_tiktok_lines(harness: Harness) -> None
     assert len(cancelled) == 1
 
 
+@BOTH_CONCURRENCIES
 def test_retry_after_an_unknown_outcome_re_reads_before_sending(
     harness: Harness,
 ) -> None:

@@ -16,7 +16,7 @@ import pytest
 from cancelsync.sandbox.common import Fault
 from cancelsync.sync.engine import SETTLE_MARGIN_SECONDS
 
-from .conftest import Harness
+from .conftest import BOTH_CONCURRENCIES, Harness
 
 REFUND = r"POST order/\{id\}/refund"
 CANCEL = r"POST /return_refund/\{v\}/cancellations"
@@ -44,6 +44,7 @@ def _two_orders_cancelled_on_tiktok(harness: Harness) -> tuple[object, object]:
 # ---------------------------------------------------------------------- direction B
 
 
+@BOTH_CONCURRENCIES
 @pytest.mark.parametrize(
     ("fault", "wait"),
     [
@@ -77,11 +78,13 @@ def test_refused_refund_is_reconciled_and_resent_in_the_same_run(
         assert harness.sleeps == [wait]  # Retry-After honoured
 
 
+@pytest.mark.parametrize("harness", [1], indirect=True, ids=["sequential"])
 def test_refund_refused_past_the_policy_fails_for_later_without_blocking_others(
     harness: Harness,
 ) -> None:
     """A 503 that outlasts the retry policy leaves that refund failed for a later run
-    (exit 1) while the other order is refunded; the next run heals it."""
+    (exit 1) while the other order is refunded; the next run heals it. (One action at
+    a time: the five faults meet the first order's five sends.)"""
     harness.sb.add_store("us-main")
     one, two = _two_orders_cancelled_on_tiktok(harness)
     harness.sb.magento_faults.next_calls(REFUND, Fault("status", status=503), count=5)
@@ -101,6 +104,35 @@ def test_refund_refused_past_the_policy_fails_for_later_without_blocking_others(
     assert [len(harness.memos(p.magento_entity_id)) for p in (one, two)] == [1, 1]
 
 
+@pytest.mark.parametrize("harness", [4], indirect=True, ids=["4-in-flight"])
+def test_refunds_refused_in_flight_are_each_counted_and_healed_once(
+    harness: Harness,
+) -> None:
+    """Two refunds in flight at once, every send refused (503) past the policy: each row
+    counts its own five sends, both are failed for later (exit 1), and the next run
+    refunds each order exactly once."""
+    harness.sb.add_store("us-main")
+    one, two = _two_orders_cancelled_on_tiktok(harness)
+    harness.sb.magento_faults.next_calls(REFUND, Fault("status", status=503), count=10)
+
+    rc, _ = harness.run("run", "--once", retry_backoff_seconds=0)
+
+    assert rc == 1
+    assert harness.refund_posts() == 10
+    assert sorted((e.state, e.attempts) for e in harness.ledger()) == [
+        ("failed", 5),
+        ("failed", 5),
+    ]
+    assert [harness.memos(p.magento_entity_id) for p in (one, two)] == [[], []]
+
+    rc, _ = harness.run("run", "--once", retry_backoff_seconds=0)
+
+    assert rc == 0
+    assert [len(harness.memos(p.magento_entity_id)) for p in (one, two)] == [1, 1]
+    assert harness.refund_posts() == 12
+
+
+@BOTH_CONCURRENCIES
 @pytest.mark.parametrize(
     "fault",
     [Fault("drop"), Fault("status", status=502), Fault("status", status=504)],
@@ -142,6 +174,7 @@ def test_unknown_refund_outcome_is_not_resent_in_the_same_run(
 # ---------------------------------------------------------------------- direction A
 
 
+@BOTH_CONCURRENCIES
 @pytest.mark.parametrize(
     ("code", "http_status"),
     [(36009003, 500), (36009002, 429), (25001028, 200)],
@@ -172,6 +205,7 @@ def test_refused_tiktok_cancel_is_reconciled_before_it_is_sent_again(
     )
 
 
+@BOTH_CONCURRENCIES
 def test_unreadable_cancel_reply_is_reconciled_not_resent(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:

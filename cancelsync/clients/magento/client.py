@@ -43,10 +43,12 @@ from cancelsync.clients.magento.search import Filter as SearchFilter
 from cancelsync.clients.magento.search import SearchCriteria
 from cancelsync.config import MagentoConfig
 from cancelsync.errors import (
+    ApiError,
     DataError,
     FatalApiError,
     NotFoundError,
     OutcomeUnknownError,
+    RetryableApiError,
 )
 from cancelsync.models import MagentoCreditMemo, MagentoOrder, Page
 
@@ -77,6 +79,7 @@ class MagentoClient:
         self.store_code = store_code
         self.auth_mode = auth_mode_of(auth)
         self.tiktok_order_id_field = tiktok_order_id_field
+        self._rate_limiter = rate_limiter
         self._transport = Transport(
             session,
             platform=PLATFORM,
@@ -131,8 +134,21 @@ class MagentoClient:
     # ------------------------------------------------------------------ protocol
 
     def raise_for_response(self, resp: requests.Response) -> None:
-        """Raise the error matching a Magento error response (see ``errors``)."""
-        raise_for_response(resp, auth_mode=self.auth_mode)
+        """Raise the error matching a Magento error response (see ``errors``); tell the
+        rate limiter about a 429 (it slows down) or an answer (it speeds up again)."""
+        limiter = self._rate_limiter
+        try:
+            raise_for_response(resp, auth_mode=self.auth_mode)
+        except RetryableApiError as exc:
+            if exc.status == 429 and limiter is not None:
+                limiter.throttled()
+            raise
+        except ApiError:
+            if limiter is not None:
+                limiter.succeeded()  # refused for its content, not for the rate
+            raise
+        if limiter is not None:
+            limiter.succeeded()
 
     def _path(self, endpoint: str) -> str:
         return self._prefix + endpoint

@@ -36,11 +36,13 @@ from cancelsync.clients.tiktok.tokens import TokenManager
 from cancelsync.clock import Clock, to_epoch
 from cancelsync.config import StoreConfig, TikTokConfig
 from cancelsync.errors import (
+    ApiError,
     AuthError,
     ConfigApiError,
     DataError,
     FatalApiError,
     NotFoundError,
+    RetryableApiError,
 )
 from cancelsync.models import Page, TikTokCancellation, TikTokOrder, TikTokShop
 
@@ -55,6 +57,7 @@ APPROVE_PATH = "/return_refund/202309/cancellations/{cancel_id}/approve"
 ELIGIBILITY_PATH = "/return_refund/202602/orders/{order_id}/aftersale_eligibility"
 
 MAX_IDS_PER_CALL = 50  # Get Order Detail takes at most 50 ids
+THROTTLED_CODE = "36009002"  # too many requests (also HTTP 429)
 MAX_ORDER_PAGE = 100
 MAX_CANCELLATION_PAGE = 50
 MAX_IDEMPOTENCY_KEY = 255
@@ -137,6 +140,7 @@ class TikTokClient:
             rate_limiter=rate_limiter,
             retry=retry,
         )
+        self._rate_limiter = rate_limiter
         self._app_key = app_key
         self._app_secret = app_secret
         self._tokens = tokens
@@ -235,7 +239,7 @@ class TikTokClient:
                 resp = self._transport.request(
                     method,
                     path,
-                    raise_for_response,
+                    self._raise_for_response,
                     prepare=prepare,
                     write=write,
                     log_path=log_path or path,
@@ -250,6 +254,25 @@ class TikTokClient:
             payload = envelope.parse_envelope(resp) or {}
             return payload.get("data") or {}, resp
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _raise_for_response(self, resp: requests.Response) -> None:
+        """``envelope.raise_for_response``, telling the rate limiter about throttling
+        (HTTP 429 or 36009002: it slows down) or an answer (it speeds up again)."""
+        limiter = self._rate_limiter
+        try:
+            raise_for_response(resp)
+        except RetryableApiError as exc:
+            if limiter is not None and (
+                exc.status == 429 or str(exc.code) == THROTTLED_CODE
+            ):
+                limiter.throttled()
+            raise
+        except ApiError:
+            if limiter is not None:
+                limiter.succeeded()  # refused for its content, not for the rate
+            raise
+        if limiter is not None:
+            limiter.succeeded()
 
     def _pages(
         self,
