@@ -27,9 +27,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from cancelsync.sandbox.common import SimRequest
 from cancelsync.sandbox.harness import Sandbox
+from cancelsync.sandbox.magento import MagentoError
 from cancelsync.sandbox.soak import oracle
 from cancelsync.sandbox.soak.faults import WRITES, FaultMix
+from cancelsync.sandbox.soak.oracle import MAGENTO_ORDER
 from cancelsync.sandbox.soak.worker import KillSwitch, Runner, RunRecord
 from cancelsync.sandbox.soak.world import World
 
@@ -159,6 +162,7 @@ class Soak:
             switch = KillSwitch(
                 slow_seconds=s.timeout_seconds * 1.5,
                 hold_seconds=s.timeout_seconds * 6,
+                repeatable=lambda request: _refund_repeatable(sb, request),
             )
             sb.magento_server.on_request = sb.tiktok_server.on_request = switch
             runner = Runner(config, self.workdir, sb.magento_server, sb.tiktok_server,
@@ -424,6 +428,27 @@ class Soak:
         figures.update({k: v for k, v in self.figures.items() if k not in figures})
         figures.update(dict(sorted(verdict.figures.items())))
         return figures
+
+
+def _refund_repeatable(sb: Sandbox, request: SimRequest) -> bool:
+    """Magento would apply this refund twice: every row keeps at least twice its qty."""
+    found = MAGENTO_ORDER.search(request.path)
+    try:
+        body = request.json()
+        order = sb.magento.order(int(found.group(1))) if found else None
+    except (ValueError, MagentoError):
+        return False
+    if order is None or not isinstance(body, dict):
+        return False
+    left = {
+        int(i["item_id"]): float(i["qty_invoiced"]) - float(i["qty_refunded"])
+        for i in order["items"]
+    }
+    items = [i for i in body.get("items", []) if isinstance(i, dict)]
+    return bool(items) and all(
+        left.get(int(i.get("order_item_id", 0)), 0.0) >= 2 * float(i.get("qty", 0))
+        for i in items
+    )
 
 
 def run_soak(settings: SoakSettings) -> SoakResult:

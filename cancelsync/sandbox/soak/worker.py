@@ -30,7 +30,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,8 +89,16 @@ class KillSwitch:
     ``hold_seconds`` (the client times out and lives on) and sets ``held``.
     """
 
-    def __init__(self, slow_seconds: float, hold_seconds: float) -> None:
+    def __init__(
+        self,
+        slow_seconds: float,
+        hold_seconds: float,
+        repeatable: Callable[[SimRequest], bool] = lambda request: True,
+    ) -> None:
         self._lock = threading.Lock()
+        # Whether a second send of this refund would be applied too (enough left to
+        # refund): only then does holding it up test anything.
+        self.repeatable = repeatable
         self._target: tuple[int, str] | None = None
         self._signal = signal.SIGKILL
         self.slow_seconds = slow_seconds
@@ -112,6 +120,10 @@ class KillSwitch:
         with self._lock:
             if self._target is None or not _matches(
                 self._target[1], request, endpoint, fault
+            ):
+                return
+            if self._target[1].endswith("partial_refund") and not self.repeatable(
+                request
             ):
                 return
             (pid, mode), self._target = self._target, None
