@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import signal
 import sqlite3
+import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from functools import partial
 from types import FrameType
 from typing import Any
 
 import structlog
 
 from cancelsync.config import Config, StoreConfig
+from cancelsync.config.model import split_listen
 from cancelsync.cycle_history import finish_cycle
 from cancelsync.monitor import Monitor
 from cancelsync.scopes import store_scope
@@ -26,6 +29,7 @@ from cancelsync.stopping import StopRequested, StopSignal
 from cancelsync.store import Store
 from cancelsync.sync.cycle import run_store_cycle
 from cancelsync.sync.engine import CycleReport
+from cancelsync.webhooks import Waker, WebhookApp, WebhookServer
 from cancelsync.wiring import ClientFactory
 
 log = structlog.get_logger("cancelsync.service")
@@ -54,6 +58,10 @@ class Worker:
         self.monitor = monitor or Monitor.from_config(
             config, store, clock=self.clock, redactor=clients.redactor
         )
+        # One cycle at a time: the poll and the webhook wake-ups share the database
+        # connection, so they take turns (a wake during a cycle runs right after it).
+        self._cycle_lock = threading.Lock()
+        self.waker = Waker()
 
     # ------------------------------------------------------------------ runs
 
@@ -145,6 +153,7 @@ class Worker:
             self.monitor.serving(),
             # worker.web_listen: the order center, on its own database connection.
             order_center(self.config, clock=self.clock, redactor=self.clients.redactor),
+            self._webhooks(),
         ):
             scheduler.start()
             log.info("service.started", poll_interval_seconds=interval,
@@ -158,9 +167,71 @@ class Worker:
         log.info("service.stopped")
         return 0
 
-    def _scheduled_run(self) -> None:
+    @contextmanager
+    def _webhooks(self) -> Iterator[None]:
+        """worker.webhook_listen: TikTok deliveries wake their store's cycle at once."""
+        listen = self.config.worker.webhook_listen
+        if not listen:
+            yield
+            return
+        host, port = split_listen(listen)
+        server = WebhookServer(
+            host, port, apps=self._webhook_apps, on_wake=self.waker.wake,
+            on_authorization=self._authorization_notice,
+        ).start()  # fmt: skip
+        runner = threading.Thread(
+            target=self._run_woken, name="cancelsync-wake", daemon=True
+        )
+        runner.start()
         try:
-            self.run_once()
+            yield
+        finally:
+            server.stop()
+            self.waker.wake("")  # release the runner's wait
+            runner.join(timeout=5)
+
+    def _webhook_apps(self) -> list[WebhookApp]:
+        apps = []
+        for cfg in self.config.stores:
+            if not cfg.enabled:
+                continue
+            binding = self.store.shops.get(cfg.name)
+            shop_id = cfg.shop_id or (binding.tiktok_shop_id if binding else None)
+            apps.append(WebhookApp(cfg.name, shop_id, cfg.app_key, cfg.app_secret))
+        return apps
+
+    def _authorization_notice(
+        self, store_name: str, kind: int, data: Mapping[str, Any]
+    ) -> None:
+        what = "revoked" if kind == 6 else "expiring soon"
+        log.warning(
+            "tiktok.authorization_notice", store=store_name, notice=what, type=kind,
+            hint=f"re-authorize the app, then `cancelsync connect --store {store_name}`",
+        )  # fmt: skip
+
+    def _run_woken(self) -> None:
+        """Run the woken stores' cycles, one extra cycle however many wakes came."""
+        while not self._stop.is_set():
+            woken = self.waker.wait(1.0)
+            names = {cfg.name for cfg in self.config.stores if cfg.enabled} & woken
+            if not names or self._stop.is_set():
+                continue
+            log.info("cycle.woken", stores=sorted(names))
+            for name in sorted(names):
+                self._guarded(partial(self.run_once, store_name=name))
+
+    def _scheduled_run(self) -> None:
+        self._guarded(self.run_once)
+
+    def _guarded(self, run: Callable[[], object]) -> None:
+        with self._cycle_lock:
+            if self._stop.is_set():
+                return
+            self._run_safely(run)
+
+    def _run_safely(self, run: Callable[[], object]) -> None:
+        try:
+            run()
         except sqlite3.Error as exc:
             # The database cannot be written (a full disk, a read-only folder): every
             # cycle would fail alike, so stop and let the command say what to fix.

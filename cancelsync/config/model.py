@@ -257,6 +257,9 @@ class WorkerConfig:
     # web_token is its sign-in secret, required with it. Links to the merchant's admin
     # pages are made from the two templates (optional).
     web_listen: str | None = checked(None, listen_address)
+    # Service mode: receive TikTok webhooks at POST /tiktok/webhook on HOST:PORT (behind
+    # the merchant's HTTPS proxy); a delivery wakes its store's cycle. Off when unset.
+    webhook_listen: str | None = checked(None, listen_address)
     web_token: str | None = checked(None, web_secret)
     magento_admin_order_url: str | None = checked(
         None, link_template(MAGENTO_ORDER_URL_FIELDS)
