@@ -226,3 +226,32 @@ def test_the_simulator_redelivers_until_answered_200() -> None:
     assert [d.status for d in sender.deliveries] == [500, 200]
     assert len(got) == 2
     assert got[0] == got[1]
+
+
+def test_subscribe_points_both_event_types_at_the_url(tmp_path: Path) -> None:
+    """`webhooks subscribe` registers order and cancellation events for the store's
+    shop through the (signed) API; a non-https URL is refused before any call."""
+    import io
+
+    from cancelsync.config import load_config
+    from cancelsync.errors import ConfigError
+    from cancelsync.log import Redactor
+    from cancelsync.sandbox.harness import Sandbox
+    from cancelsync.webhook_setup import subscribe
+
+    with Sandbox() as sb:
+        sb.add_store("us-main")
+        config = load_config(sb.write_config(tmp_path / "cancelsync.toml"))
+        url = f"http://127.0.0.1:8787{PATH}"
+        out = io.StringIO()
+        rc = subscribe(config, out, redactor=Redactor(), store_name="us-main", url=url)
+        listed = sb.tiktok.webhooks.listed(sb.demo.shop_id)
+        with pytest.raises(ConfigError, match="https"):
+            subscribe(config, out, redactor=Redactor(), store_name="us-main",
+                      url=f"http://example.com{PATH}")  # fmt: skip
+    assert rc == 0
+    assert sorted(s["event_type"] for s in listed) == [
+        "CANCELLATION_STATUS_CHANGE", "ORDER_STATUS_CHANGE",
+    ]  # fmt: skip
+    assert {s["address"] for s in listed} == {url}
+    assert "webhook_listen is not set" in out.getvalue()

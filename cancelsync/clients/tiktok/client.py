@@ -53,6 +53,8 @@ ORDERS_PATH = "/order/202309/orders"
 ORDER_SEARCH_PATH = "/order/202309/orders/search"
 CANCEL_PATH = "/return_refund/202309/cancellations"
 CANCEL_SEARCH_PATH = "/return_refund/202309/cancellations/search"
+WEBHOOKS_PATH = "/event/202309/webhooks"
+MAX_WEBHOOK_ADDRESS = 255
 APPROVE_PATH = "/return_refund/202309/cancellations/{cancel_id}/approve"
 ELIGIBILITY_PATH = "/return_refund/202602/orders/{order_id}/aftersale_eligibility"
 
@@ -467,6 +469,23 @@ class TikTokClient:
             params={"idempotency_key": idempotency_key},
             write=True,
             log_path=APPROVE_PATH,
+        )
+
+    def subscribe_webhook(self, address: str, event_type: str) -> None:
+        """Subscribe this shop's ``event_type`` webhooks to ``address`` (an https URL of
+        at most 255 characters; ``PUT /event/202309/webhooks``, reference §7).
+
+        Subscribing again replaces the address, so a repeat is harmless.
+        """
+        if not address or len(address) > MAX_WEBHOOK_ADDRESS:
+            raise ValueError(
+                f"the webhook URL must be 1..{MAX_WEBHOOK_ADDRESS} characters"
+            )
+        self._call(
+            "PUT",
+            WEBHOOKS_PATH,
+            body={"address": address, "event_type": event_type},
+            write=True,
         )
 
     def eligible_cancel_reasons(self, tiktok_order_id: str) -> list[str] | None:
