@@ -277,6 +277,10 @@ class Soak:
                     self._missed(modes)
             time.sleep(max(0.0, end - time.monotonic()))
         self.figures["service-mode rounds after the last wave"] = extra
+        self.anomalies += [
+            f"service mode exited by itself: rc={r.rc} (log {r.log})"
+            for r in runner.exited
+        ]
         self.anomalies += [f"service-mode kill ({m}) never landed" for m in modes]
         # The short profile stops between events: a SIGTERM during a send leaves its row
         # held for timeout + 60 s (by design), longer than the short run.

@@ -166,6 +166,9 @@ class Runner:
     switch: KillSwitch
     python: str = sys.executable
     runs: list[RunRecord] = field(default_factory=list)
+    exited: list[RunRecord] = field(
+        default_factory=list
+    )  # services that died on their own
     typical_run_seconds: float = 1.0
     _service: subprocess.Popen[bytes] | None = None
     _service_record: RunRecord | None = None
@@ -328,7 +331,11 @@ class Runner:
             raise RuntimeError("the service is not running")
         if not self._killed_at_moment(proc, mode, budget, budget):
             if proc.poll() is not None:
-                raise RuntimeError(f"the service exited by itself (log {record.log})")
+                # It died on its own (a crash, a broken install): noted, started again.
+                self._finish(proc, record, self._service_writes)
+                self.exited.append(record)
+                self._service = None
+                self.start_service()
             return False
         record.killed = mode
         self._finish(proc, record, self._service_writes)
