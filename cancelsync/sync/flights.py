@@ -17,8 +17,9 @@ thread pool and resumes each generator **on the engine's thread**, so:
   is in flight, and a direction calls it *before* it reads and decides the next event of
   an order, so that event sees what the previous one did.
 - **At most ``max_in_flight`` actions** are started; the next one waits for a free slot.
-- **The page's cursor moves after its actions are recorded**: a direction calls ``drain``
-  at the end of each page.
+- **A cursor moves after the actions below it are recorded**: a direction calls ``drain``
+  before it moves one (direction B once, at the end of its window, so a page's writes
+  overlap the next page's reads; direction A after each keyset page).
 
 With ``max_in_flight = 1`` (and in a dry run) no thread is used: each thunk runs inline
 the moment it is yielded, exactly the sequential protocol.
@@ -36,13 +37,15 @@ from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 
 log = structlog.get_logger("cancelsync.sync")
 
+T = TypeVar("T")
 Thunk = Callable[[], Any]
+_END: Any = object()  # the end of a read-ahead iterator
 # An action: yields remote calls, receives each one's result (or its exception).
 Steps = Generator[Thunk, Any, None]
 
@@ -106,6 +109,40 @@ class Flights:
                 self._pool.shutdown(wait=True)
                 self._pool = None
 
+    def together(self, *thunks: Thunk) -> list[tuple[Any, BaseException | None]]:
+        """Run independent remote reads at once (one at a time when only one may fly);
+        each one's ``(result, None)`` or ``(None, error)``, in order."""
+        if self.max_in_flight == 1 or len(thunks) < 2:
+            return [_outcome(thunk) for thunk in thunks]
+        pool = self._threads()
+        futures = [pool.submit(contextvars.copy_context().run, t) for t in thunks]
+        return [_outcome(f.result) for f in futures]
+
+    def read_ahead(self, items: Iterator[T], *, limit: int) -> Iterator[T]:
+        """Yield ``items`` (at most ``limit``), fetching the next one in a thread while
+        the caller works on this one; one at a time when only one may fly. The caller
+        gets each item, or its error, in order, as if it had fetched it itself."""
+        if self.max_in_flight == 1:
+            for count, item in enumerate(items, start=1):
+                yield item
+                if count >= limit:
+                    return
+            return
+
+        def fetch() -> Any:
+            return next(items, _END)
+
+        with ThreadPoolExecutor(1, thread_name_prefix="cancelsync-read") as reader:
+            context = contextvars.copy_context()
+            ahead = reader.submit(context.run, fetch)
+            for count in range(1, limit + 1):
+                item = ahead.result()
+                if item is _END:
+                    return
+                if count < limit:
+                    ahead = reader.submit(context.run, fetch)
+                yield item
+
     def _drain_quietly(self) -> None:
         while self._flying:
             try:
@@ -138,13 +175,23 @@ class Flights:
         except BaseException:
             self._flying.remove(flight)
             raise
+        context = contextvars.copy_context()
+        flight.future = self._threads().submit(context.run, thunk)
+        flight.future.add_done_callback(lambda _f: self._finished.put(flight))
+
+    def _threads(self) -> ThreadPoolExecutor:
         if self._pool is None:
             self._pool = ThreadPoolExecutor(
                 self.max_in_flight, thread_name_prefix="cancelsync-call"
             )
-        context = contextvars.copy_context()
-        flight.future = self._pool.submit(context.run, thunk)
-        flight.future.add_done_callback(lambda _f: self._finished.put(flight))
+        return self._pool
+
+
+def _outcome(thunk: Thunk) -> tuple[Any, BaseException | None]:
+    try:
+        return thunk(), None
+    except Exception as exc:  # noqa: BLE001 - handed back to the caller, which decides
+        return None, exc
 
 
 def _run_inline(steps: Steps) -> None:

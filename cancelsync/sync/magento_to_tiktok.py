@@ -166,7 +166,7 @@ class MagentoToTikTok:
             self.engine.check_stop()
             self.engine.report.counts["seen"] += 1
             self.process(memo)
-        # The page's actions are recorded before its cursor moves.
+        # The page's actions are recorded before the keyset cursor moves past them.
         self.engine.drain()
 
     def _new_page(self) -> None:

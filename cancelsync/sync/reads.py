@@ -1,8 +1,8 @@
 """One page's batched reads: one call per kind of record for the whole page.
 
 A direction reads what a page's events need (Magento orders, their credit memos, TikTok
-order details) in one batched call per kind (``in`` filters, at most 50 ids per call), not
-one call per event. ``BatchedReads`` keeps those answers for the page:
+order details) in one batched call per kind (``in`` filters, at most 50 ids per call, the
+calls of a larger page at once), not one call per event. ``BatchedReads`` keeps those answers for the page:
 
 - an id the batch answered is served from it, no further call;
 - an id the batch did not return is *absent* (``get`` gives ``None``): the batch asked for
@@ -17,6 +17,7 @@ one call per event. ``BatchedReads`` keeps those answers for the page:
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Iterable, Mapping
+from functools import partial
 from typing import Generic, TypeVar
 
 from cancelsync.errors import ApiError, AuthError, DataError
@@ -24,6 +25,9 @@ from cancelsync.sync.engine import Engine
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
+BATCH = (
+    50  # ids a call: TikTok's order detail takes 50, Magento's `in` filters the same
+)
 
 
 class BatchedReads(Generic[K, V]):
@@ -49,23 +53,27 @@ class BatchedReads(Generic[K, V]):
         self._known: dict[K, V | None] = {}  # None: absent
 
     def prefetch(self, ids: Iterable[K]) -> None:
-        """Read every id not known yet in one batch; a failed batch is only logged
-        (each id is then read alone on ``get``)."""
+        """Read every id not known yet, ``BATCH`` ids a call, the calls at once (with
+        actions in flight); a failed call is only logged (its ids are then read alone
+        on ``get``)."""
         wanted = [i for i in dict.fromkeys(ids) if i not in self._known]
-        if not wanted:
-            return
-        try:
-            found = self._read_many(wanted)
-        except AuthError:
-            raise
-        except (ApiError, DataError) as exc:
-            self._engine.log.warning(
-                "page.batch_read_failed", what=self._what, ids=len(wanted),
-                error=str(exc), error_type=type(exc).__name__,
-            )  # fmt: skip
-            return
-        for i in wanted:
-            self._known[i] = found.get(i)
+        chunks = [wanted[i : i + BATCH] for i in range(0, len(wanted), BATCH)]
+        outcomes = self._engine.flights.together(
+            *(partial(self._read_many, chunk) for chunk in chunks)
+        )
+        for chunk, (found, error) in zip(chunks, outcomes, strict=True):
+            if error is not None:
+                if isinstance(error, AuthError) or not isinstance(
+                    error, ApiError | DataError
+                ):
+                    raise error
+                self._engine.log.warning(
+                    "page.batch_read_failed", what=self._what, ids=len(chunk),
+                    error=str(error), error_type=type(error).__name__,
+                )  # fmt: skip
+                continue
+            for i in chunk:
+                self._known[i] = found.get(i)
 
     def get(self, key: K) -> V | None:
         """The record of ``key``: from the batch, else read alone (``None``: absent)."""

@@ -85,7 +85,9 @@ class CursorScan:
         """Yield at most ``MAX_SCAN_PAGES`` of ``pages`` (one part of the scan: a
         direction may scan two searches over one window)."""
         self.reached = self.start
-        for count, page in enumerate(pages, start=1):
+        # With actions in flight, the next page is fetched while this one is worked on.
+        ahead = self.engine.flights.read_ahead(iter(pages), limit=MAX_SCAN_PAGES)
+        for count, page in enumerate(ahead, start=1):
             yield page
             if count >= MAX_SCAN_PAGES:
                 self.capped = True

@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 from cancelsync.clock import to_epoch
@@ -135,8 +136,10 @@ class TikTokToMagento:
             scan.read([to_epoch(c.update_time) for c in page], unkeyed(page))
         # A capped search read up to where it stopped: the orders are checked up to there.
         end = scan.end(lt)
-        # The window was read (or as far as the cap and holds allow): the next cycle
-        # starts there, minus the overlap.
+        # The window's actions (still in flight across pages) are recorded first; then
+        # the cursor moves to where the window was read (or as far as the cap and holds
+        # allow): the next cycle starts there, minus the overlap.
+        self.engine.drain()
         self._advance_to(scan.finish(lt))
         since = self._cross_check_since(ge, end, fresh)
         if since is not None:
@@ -207,7 +210,7 @@ class TikTokToMagento:
                     links,
                     {order.tiktok_order_id: order},
                 )
-            self.engine.drain()
+        self.engine.drain()
         self.engine.advance_cursor(
             DIRECTION, scan.finish(lt), stream=CROSS_CHECK_STREAM
         )
@@ -245,16 +248,41 @@ class TikTokToMagento:
             return
         self._new_page()
         order_ids = sorted({c.tiktok_order_id for c in todo})
-        links = self._batched(lambda ids: self.resolve_links(ids), order_ids)
-        details = self._batched(
-            lambda ids: {o.tiktok_order_id: o for o in self._details(ids)}, order_ids
-        )
+        links, details = self._page_reads(order_ids)
         self._prefetch_magento(links)
         for c in todo:
             self.engine.check_stop()
             self._handle(c, links, details)
-        # The page's actions are recorded before its cursor moves.
-        self.engine.drain()
+
+    def _page_reads(
+        self, order_ids: list[str]
+    ) -> tuple[dict[str, Link | rules.LinkFacts] | None, dict[str, TikTokOrder] | None]:
+        """The page's links and TikTok order details, the two searches at once (with
+        actions in flight); a failed one is ``None`` (each event reads its own)."""
+        links, missing = self._stored_links(order_ids)
+        (found, found_error), (orders, orders_error) = self.engine.flights.together(
+            partial(self.magento.orders_by_tiktok_ids, missing) if missing else dict,
+            partial(self._details, order_ids),
+        )
+        if not self._page_read_failed(found_error, len(missing)):
+            links.update(self._found_links(missing, found))
+        details = None
+        if not self._page_read_failed(orders_error, len(order_ids)):
+            details = {o.tiktok_order_id: o for o in orders}
+        return (None if found_error else links), details
+
+    def _page_read_failed(self, error: BaseException | None, orders: int) -> bool:
+        """Whether a page's batched read failed (logged; each event then reads its
+        own); an authorization error stops the store, a bug propagates."""
+        if error is None:
+            return False
+        if isinstance(error, AuthError) or not isinstance(error, ApiError | DataError):
+            raise error
+        self.engine.log.warning(
+            "page.batch_read_failed", orders=orders, error=str(error),
+            error_type=type(error).__name__,
+        )  # fmt: skip
+        return True
 
     def _details(self, order_ids: list[str]) -> list[TikTokOrder]:
         return self.tiktok.get_orders(order_ids) if order_ids else []
@@ -325,6 +353,17 @@ class TikTokToMagento:
 
     def resolve_links(self, order_ids: list[str]) -> dict[str, Link | rules.LinkFacts]:
         """Each TikTok order id → its Link, or the facts of why there is none."""
+        result, missing = self._stored_links(order_ids)
+        if missing:
+            result.update(
+                self._found_links(missing, self.magento.orders_by_tiktok_ids(missing))
+            )
+        return result
+
+    def _stored_links(
+        self, order_ids: list[str]
+    ) -> tuple[dict[str, Link | rules.LinkFacts], list[str]]:
+        """The links this database has, and the order ids it has none for."""
         result: dict[str, Link | rules.LinkFacts] = {}
         missing = []
         for oid in order_ids:
@@ -333,9 +372,13 @@ class TikTokToMagento:
                 result[oid] = link
             else:
                 missing.append(oid)
-        if not missing:
-            return result
-        found = self.magento.orders_by_tiktok_ids(missing)
+        return result, missing
+
+    def _found_links(
+        self, missing: list[str], found: dict[str, list[MagentoOrder]]
+    ) -> dict[str, Link | rules.LinkFacts]:
+        """Link (and remember) the orders Magento's search found for ``missing``."""
+        result: dict[str, Link | rules.LinkFacts] = {}
         store_ids = set(self.engine.cfg.magento_store_ids)
         for oid in missing:
             orders = found.get(oid, [])

@@ -26,6 +26,7 @@ from cancelsync.sandbox.hostile import (
     put,
 )
 from cancelsync.sync.engine import CycleReport, Engine
+from cancelsync.sync.flights import Flights
 from cancelsync.sync.scan import MAX_SCAN_PAGES, CursorScan
 from cancelsync.sync.tiktok_to_magento import CROSS_CHECK_STREAM
 
@@ -481,7 +482,9 @@ def test_credit_memo_without_entity_id_holds_the_keyset_cursor(
 def _scan(start: int, stored: int | None) -> tuple[CursorScan, CycleReport]:
     """A scan over a stub engine: it only reports and logs."""
     report = CycleReport("us-main", "shop:1", "run", datetime.now(UTC))
-    engine = SimpleNamespace(report=report, log=structlog.get_logger("test"))
+    engine = SimpleNamespace(
+        report=report, log=structlog.get_logger("test"), flights=Flights(1)
+    )
     return CursorScan(cast(Engine, engine), Direction.TIKTOK_TO_MAGENTO,
                       start=start, stored=stored), report  # fmt: skip
 
