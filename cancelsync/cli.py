@@ -19,6 +19,7 @@ import sys
 import textwrap
 import traceback
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import NoReturn, TextIO
 
@@ -26,6 +27,7 @@ from cancelsync import __version__
 from cancelsync.config import LOG_LEVELS, Config, default_config_path, load_config
 from cancelsync.errors import CancelSyncError, ConfigError, LockHeldError, SetupError
 from cancelsync.log import LEVELS, Redactor, configure_logging
+from cancelsync.since import MAX_SINCE_DAYS, parse_since
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -48,6 +50,14 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def since_time(text: str) -> datetime:
+    """``--since``: an ISO date / date-time or ``2h`` / ``3d`` back (``parse_since``)."""
+    try:
+        return parse_since(text, datetime.now(UTC))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _global_options(parser: argparse.ArgumentParser, *, on_command: bool) -> None:
@@ -120,6 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run", action="store_true",
         help="decide and print what would be done; no remote writes (with --once)",
     )  # fmt: skip
+    run.add_argument(
+        "--since", metavar="TIME", type=since_time,
+        help="re-read from TIME (with --once; backfill after an outage): an ISO date or "
+        f"date-time (UTC unless it has an offset) or a relative 2h / 3d; at most "
+        f"{MAX_SINCE_DAYS} days back. Decisions already made are skipped",
+    )  # fmt: skip
 
     check = command(
         "check",
@@ -146,7 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     retry = command(
         "retry",
-        "re-queue failed / needs-attention actions (after you fixed the cause)",
+        "re-queue failed / needs-attention actions (after you fixed the cause); works "
+        "while the service runs: its next cycle picks them up",
     )
     group = retry.add_mutually_exclusive_group(required=True)
     group.add_argument(
@@ -155,6 +172,41 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     group.add_argument(
         "--all", action="store_true", help="every failed / attention action"
+    )
+
+    resolve = command(
+        "resolve",
+        "close a needs-attention action you handled by hand (it is never retried); "
+        "works while the service runs",
+    )
+    resolve.add_argument(
+        "action_id", metavar="ACTION_ID", type=int,
+        help="the action's number (#N in `cancelsync status`)",
+    )  # fmt: skip
+    resolve.add_argument(
+        "--note", metavar="TEXT",
+        help="what you did, kept in the order's timeline (`cancelsync explain`)",
+    )  # fmt: skip
+
+    resync = command(
+        "resync",
+        "re-evaluate one order against both platforms now (its TikTok cancellations and "
+        "its Magento credit memos); decisions already made are not repeated",
+    )
+    resync.add_argument(
+        "order_id", metavar="ORDER_ID", help="TikTok order id or Magento increment id"
+    )
+
+    backup = command(
+        "backup",
+        "write a consistent copy of the database (cursors, links, the ledger, rotated "
+        "TikTok tokens) to PATH; safe while the service runs",
+    )
+    backup.add_argument(
+        "path", metavar="PATH", type=Path, help="the copy to write (created 0600)"
+    )
+    backup.add_argument(
+        "--force", action="store_true", help="overwrite PATH if it exists"
     )
 
     reasons = command("reasons", "TikTok cancel reason keys valid for a shop")
@@ -252,7 +304,7 @@ def _usage_error(
 
 def _needs_secrets(args: argparse.Namespace) -> bool:
     """Commands that call an API need every ``${…}`` reference resolved."""
-    if args.command in ("run", "connect"):
+    if args.command in ("run", "connect", "resync"):
         return True
     if args.command == "check":
         return not args.offline
@@ -282,7 +334,8 @@ def _dispatch(
     from cancelsync import commands
 
     if args.command == "run" and not args.once:
-        for option, given in (("--store", args.store), ("--dry-run", args.dry_run)):
+        for option, given in (("--store", args.store), ("--dry-run", args.dry_run),
+                              ("--since", args.since)):  # fmt: skip
             if given:
                 _usage_error(parser, "run", f"{option} only works with --once")
     if args.command == "sandbox":
@@ -319,6 +372,12 @@ def _command(
         return commands.explain(config, out, args.order_id)
     if args.command == "retry":
         return commands.retry(config, out, action_id=args.action_id, all_=args.all)
+    if args.command == "resolve":
+        return commands.resolve(config, out, action_id=args.action_id, note=args.note)
+    if args.command == "resync":
+        return commands.resync(config, out, redactor=redactor, order_ref=args.order_id)
+    if args.command == "backup":
+        return commands.backup(config, out, target=args.path, force=args.force)
     if args.command == "reasons":
         return commands.reasons(config, out, redactor=redactor, store_name=args.store,
                                 order_id=args.order)  # fmt: skip
@@ -327,7 +386,8 @@ def _command(
                                 auth_code=args.auth_code)  # fmt: skip
     if args.command == "run":
         return commands.run(config, out, redactor=redactor, once=args.once,
-                            store_name=args.store, dry_run=args.dry_run)  # fmt: skip
+                            store_name=args.store, dry_run=args.dry_run,
+                            since=args.since)  # fmt: skip
     raise ConfigError([f"unknown command {args.command!r}"])  # pragma: no cover
 
 

@@ -8,6 +8,8 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
+from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from cancelsync.config import Config, StoreConfig
@@ -57,6 +59,7 @@ def run(
     once: bool,
     store_name: str | None,
     dry_run: bool,
+    since: datetime | None = None,
 ) -> int:
     from cancelsync.service import Worker
     from cancelsync.stopping import StopSignal
@@ -73,8 +76,13 @@ def run(
         worker = Worker(config, store, clients, stop=stop)
         if not once:
             return worker.serve()
-        reports = worker.run_once_until_stopped(store_name=store_name, dry_run=dry_run)
-    if dry_run or out.isatty():
+        reports = worker.run_once_until_stopped(
+            store_name=store_name, dry_run=dry_run, since=since
+        )
+    if since is not None:
+        print(f"re-read from {since.isoformat(timespec='seconds')}; events decided "
+              "before were skipped", file=out)  # fmt: skip
+    if dry_run or since is not None or out.isatty():
         for report in reports:
             _print_report(report, out)
     return EXIT_OK if all(r.ok for r in reports) else EXIT_FAILURE
@@ -308,24 +316,218 @@ def _order_history(
 
 
 def retry(config: Config, out: TextIO, *, action_id: int | None, all_: bool) -> int:
+    """Re-queue one failed / needs-attention action, or all of them.
+
+    Takes no instance lock: each change is a single-row UPDATE (WAL and the busy timeout
+    let it wait for the running service's transaction), and the service's next cycle
+    picks the re-queued rows up through its retry pass.
+    """
+    from cancelsync import actions
     from cancelsync.clock import SystemClock
 
-    with InstanceLock(config.worker.database):
-        store = open_store(config)
-        try:
-            if action_id is not None and store.ledger.get_by_id(action_id) is None:
-                # A usage error (exit 2), but not a config problem: no "invalid
-                # configuration" banner.
-                print(
-                    f"cancelsync: no action #{action_id} (see `cancelsync status` for "
-                    "action ids)",
-                    file=sys.stderr,
+    now = SystemClock().now()
+    with closing(open_store(config)) as store:
+        if action_id is not None and not all_:
+            result = actions.retry_action(store, action_id, now, by="cli")
+            entry = result.entry
+            if result.outcome == "not_open" and entry and entry.state == "done":
+                reason = f" ({entry.reason})" if entry.reason else ""
+                return _refused(
+                    f"action #{action_id} is already done{reason}; nothing to retry",
+                    EXIT_USAGE,
                 )
-                return EXIT_USAGE
-            count = store.ledger.requeue(
-                SystemClock().now(), None if all_ else action_id
-            )
-        finally:
-            store.close()
-    print(f"re-queued {count} action(s); the next run picks them up", file=out)
+            if not result.ok:
+                return _refused(result.message, result.exit_code)
+            print(result.message, file=out)
+            return EXIT_OK
+        ids = store.ledger.open_action_ids()
+        done = [
+            i for i in ids if actions.retry_action(store, i, now, by="cli --all").ok
+        ]
+    if not done:
+        print("nothing to re-queue: no failed or needs-attention actions", file=out)
+        return EXIT_OK
+    shown = ", ".join(f"#{i}" for i in done[:20]) + (" …" if len(done) > 20 else "")
+    print(
+        f"re-queued {len(done)} action(s) ({shown}); the next run picks them up",
+        file=out,
+    )
     return EXIT_OK
+
+
+def _refused(message: str, code: int) -> int:
+    """A request the ledger refused: the message on stderr (not a config problem)."""
+    print(f"cancelsync: {message}", file=sys.stderr)
+    return code
+
+
+# --------------------------------------------------------------------------- resolve
+
+
+def resolve(config: Config, out: TextIO, *, action_id: int, note: str | None) -> int:
+    """Close a needs-attention action the merchant handled by hand (no instance lock,
+    like ``retry``)."""
+    from cancelsync import actions
+    from cancelsync.clock import SystemClock
+
+    with closing(open_store(config)) as store:
+        result = actions.resolve_action(
+            store, action_id, SystemClock().now(), note=note, by="cli"
+        )
+    if not result.ok:
+        return _refused(result.message, result.exit_code)
+    print(result.message, file=out)
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- resync
+
+
+def resync(config: Config, out: TextIO, *, redactor: Redactor, order_ref: str) -> int:
+    """Re-evaluate one order (TikTok order id or Magento increment id) in its store.
+
+    Takes the instance lock like ``run``: two processes deciding the same order at once
+    could both act on it.
+    """
+    import uuid
+
+    from cancelsync.scopes import store_scope
+    from cancelsync.sync.resync import resync_order
+
+    with (
+        InstanceLock(config.worker.database),
+        closing(open_store(config)) as store,
+        _client_factory(config, store, redactor) as clients,
+    ):
+        link = store.links.find_link(order_ref) or store.links.find_by_increment(
+            order_ref
+        )
+        candidates = [
+            cfg for cfg in config.stores
+            if cfg.enabled and (link is None or store_scope(store, cfg) == link.scope)
+        ]  # fmt: skip
+        before = {e.action_id: e.state for e in _order_history(store, order_ref)[1]}
+        for cfg in candidates:
+            with clients.tiktok(cfg) as tt:
+                shop = clients.resolve_shop(cfg, tt)
+                found = _find_order(clients, tt, link, order_ref)
+                if found is None:
+                    continue
+                tiktok_order_id, magento_entity_id = found
+                report = resync_order(
+                    store=store, cfg=cfg, worker=config.worker, shop=shop,
+                    magento=clients.magento, tiktok=tt.api, clock=clients.clock,
+                    run_id=uuid.uuid4().hex[:12], tiktok_order_id=tiktok_order_id,
+                    magento_entity_id=magento_entity_id,
+                    other_stores_claim=len(config.stores) > 1,
+                    write_timeout_seconds=max(config.magento.timeout_seconds,
+                                              config.tiktok.timeout_seconds),
+                )  # fmt: skip
+                _print_resync(store, out, cfg.name, tiktok_order_id, report, before)
+                return EXIT_OK if report.ok else EXIT_FAILURE
+    print(
+        f"cancelsync: order {order_ref} was found in no enabled store (give a TikTok "
+        "order id, or the increment id of a Magento order imported from TikTok)",
+        file=sys.stderr,
+    )
+    return EXIT_FAILURE
+
+
+def _find_order(
+    clients: ClientFactory, tt: Any, link: Link | None, order_ref: str
+) -> tuple[str, int | None] | None:
+    """``(tiktok_order_id, magento_entity_id)`` of ``order_ref`` in this store's shop,
+    or ``None`` when the shop does not know it."""
+    from cancelsync.clients.magento import mapper
+    from cancelsync.clients.magento.search import SearchCriteria
+
+    if link is not None:
+        return link.tiktok_order_id, link.magento_entity_id
+    tiktok_id = order_ref
+    if not tt.api.get_orders([order_ref]):
+        # Not a TikTok order id of this shop: maybe a Magento increment id.
+        items, _ = clients.magento.search(
+            "orders", SearchCriteria().where("increment_id", order_ref).page(5)
+        )
+        field = clients.magento.tiktok_order_id_field
+        orders = [mapper.order_from_json(i, tiktok_order_id_field=field) for i in items]
+        ids = {o.tiktok_order_id for o in orders if o.tiktok_order_id}
+        if len(ids) != 1:
+            return None
+        tiktok_id = ids.pop()
+        if not tt.api.get_orders([tiktok_id]):
+            return None
+    matches = clients.magento.orders_by_tiktok_ids([tiktok_id]).get(tiktok_id, [])
+    return tiktok_id, matches[0].magento_entity_id if len(matches) == 1 else None
+
+
+def _print_resync(
+    store: Store,
+    out: TextIO,
+    store_name: str,
+    tiktok_order_id: str,
+    report: Any,
+    before: dict[int, str],
+) -> None:
+    """What the resync decided: each of the order's actions, new or changed marked."""
+    link, entries, _ = _order_history(store, tiktok_order_id)
+    magento = f" ↔ Magento order #{link.magento_increment_id}" if link else ""
+    print(f"resync of TikTok order {tiktok_order_id}{magento} (store {store_name}):",
+          file=out)  # fmt: skip
+    changed = 0
+    for e in entries:
+        was = before.get(e.action_id)
+        mark = "new" if was is None else ("was " + was if was != e.state else "")
+        changed += bool(mark)
+        print(
+            f"  #{e.action_id} {e.action} {e.state}"
+            + (f" ({mark})" if mark else "")
+            + f" — {e.reason or '-'}",
+            file=out,
+        )
+    if not changed:
+        print("  nothing new to decide: every event of this order was decided before",
+              file=out)  # fmt: skip
+    if report.error:
+        print(f"  error: {report.error}", file=out)
+
+
+# --------------------------------------------------------------------------- backup
+
+
+def backup(config: Config, out: TextIO, *, target: Path, force: bool) -> int:
+    """A consistent copy of the database at ``target`` (no instance lock: a read)."""
+    database = Path(config.worker.database)
+    if not database.exists():
+        return _refused(
+            f"no database at {database} yet: nothing to back up", EXIT_USAGE
+        )
+    if target.resolve() == database.resolve():
+        return _refused(f"{target} is the database itself; choose another path",
+                        EXIT_USAGE)  # fmt: skip
+    with closing(open_store(config)) as store:
+        try:
+            size = store.backup(target, force=force)
+        except FileExistsError:
+            return _refused(
+                f"{target} exists; pass --force to overwrite it", EXIT_USAGE
+            )
+        except IsADirectoryError:
+            return _refused(f"{target} is a folder; give a file name", EXIT_USAGE)
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            return _refused(
+                f"cannot write {target}: {reason}. Resolution: choose a folder this "
+                "user can write (and with room for the copy)",
+                EXIT_USAGE,
+            )
+    print(f"backed up {database} to {target} ({_size(size)})", file=out)
+    return EXIT_OK
+
+
+def _size(size: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size} {unit}" if unit == "bytes" else f"{size:.1f} {unit}"
+        size /= 1024  # type: ignore[assignment]
+    return f"{size}"  # pragma: no cover

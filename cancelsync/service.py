@@ -14,6 +14,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from datetime import datetime
 from functools import partial
 from types import FrameType
 from typing import Any
@@ -66,9 +67,14 @@ class Worker:
     # ------------------------------------------------------------------ runs
 
     def run_once(
-        self, *, store_name: str | None = None, dry_run: bool = False
+        self,
+        *,
+        store_name: str | None = None,
+        dry_run: bool = False,
+        since: datetime | None = None,
     ) -> list[CycleReport]:
-        """One cycle over every enabled store (or one), each isolated from the others."""
+        """One cycle over every enabled store (or one), each isolated from the others;
+        ``since``: re-read from then too (``run --once --since``)."""
         run_id = uuid.uuid4().hex[:12]
         structlog.contextvars.bind_contextvars(run_id=run_id)
         targets = [self.config.store(store_name)] if store_name else [
@@ -78,12 +84,25 @@ class Worker:
         for cfg in targets:
             if self._stop.is_set():
                 break
-            reports.append(self._run_store(cfg, run_id, dry_run))
+            reports.append(self._run_store(cfg, run_id, dry_run, since))
         structlog.contextvars.unbind_contextvars("run_id")
+        if not dry_run:
+            self._housekeeping()
         self.monitor.after_run(reports)
         return reports
 
-    def _run_store(self, cfg: StoreConfig, run_id: str, dry_run: bool) -> CycleReport:
+    def _housekeeping(self) -> None:
+        """Old timeline and cycle history go, once a day (``worker.history_days``)."""
+        pruned = self.store.prune_history(
+            self.clock.now(), self.config.worker.history_days
+        )
+        if pruned is not None:
+            log.info("history.pruned", timeline=pruned.timeline, cycles=pruned.cycles,
+                     history_days=self.config.worker.history_days)  # fmt: skip
+
+    def _run_store(
+        self, cfg: StoreConfig, run_id: str, dry_run: bool, since: datetime | None
+    ) -> CycleReport:
         with self.monitor.observing(), self.clients.tiktok(cfg) as tt:
             try:
                 shop = self.clients.resolve_shop(cfg, tt)
@@ -102,7 +121,7 @@ class Worker:
             return run_store_cycle(
                 store=self.store, cfg=cfg, worker=self.config.worker, shop=shop,
                 magento=self.clients.magento, tiktok=tt.api, clock=self.clock,
-                run_id=run_id, dry_run=dry_run,
+                run_id=run_id, dry_run=dry_run, since=since,
                 other_stores_claim=self._others_claim(cfg),
                 should_stop=self._stop.is_set,
                 write_timeout_seconds=max(self.config.magento.timeout_seconds,
@@ -126,11 +145,15 @@ class Worker:
         self._stop.set()
 
     def run_once_until_stopped(
-        self, *, store_name: str | None = None, dry_run: bool = False
+        self,
+        *,
+        store_name: str | None = None,
+        dry_run: bool = False,
+        since: datetime | None = None,
     ) -> list[CycleReport]:
         """``run --once``: ``run_once`` with SIGTERM/SIGINT stopping it like the service."""
         with _signals(self.request_stop):
-            reports = self.run_once(store_name=store_name, dry_run=dry_run)
+            reports = self.run_once(store_name=store_name, dry_run=dry_run, since=since)
         if self._stop.is_set():
             log.info("run.stopped", stores_done=len(reports))
         return reports

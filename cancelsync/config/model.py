@@ -248,6 +248,9 @@ class WorkerConfig:
     max_in_flight: int = checked(4, between(1, 32))
     # Direction B's order-search cross-check runs this often (0: every cycle).
     cross_check_interval_seconds: int = checked(3_600, between(0, 86_400))
+    # Timeline (explain) and cycle history (status) older than this is pruned once a
+    # day; never ledger rows, links, cursors or tokens.
+    history_days: int = checked(90, between(7, 3_650))
     # Service mode: Prometheus /metrics and /healthz on 127.0.0.1 (off when unset).
     metrics_port: int | None = checked(None, tcp_port)
     # A JSON POST {"text": ...} per new needs-attention item and per failing/recovered

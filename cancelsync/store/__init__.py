@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 from sqlite_utils import Database
@@ -32,6 +33,7 @@ from cancelsync.store.alerts import AlertOutbox, StoreHealth
 from cancelsync.store.cursors import Cursor, CursorRegressionError, Cursors
 from cancelsync.store.db import open_database
 from cancelsync.store.history import Cycles, Timeline
+from cancelsync.store.housekeeping import Pruned, backup_database, prune_history
 from cancelsync.store.ledger import UNSET, Ledger, LedgerEntry
 from cancelsync.store.links import Link, LinkConflictError, Links
 from cancelsync.store.shops import ShopBinding, Shops
@@ -40,7 +42,8 @@ from cancelsync.store.tokens import TokenPair, Tokens, seed_fingerprint
 
 __all__ = [
     "UNSET", "Cursor", "CursorRegressionError", "DirectionSwitch", "LedgerEntry", "Link",
-    "LinkConflictError", "ShopBinding", "Store", "TokenPair", "seed_fingerprint",
+    "LinkConflictError", "Pruned", "ShopBinding", "Store", "TokenPair",
+    "seed_fingerprint",
 ]  # fmt: skip
 
 
@@ -74,6 +77,16 @@ class Store:
         """Commit everything inside together, or nothing (a savepoint when nested)."""
         with self.db.atomic():
             yield self
+
+    def prune_history(self, now: datetime, history_days: int) -> Pruned | None:
+        """Delete timeline and cycle history older than ``history_days`` (never ledger
+        rows, links, cursors or tokens), at most once a day; ``None`` when not due."""
+        return prune_history(self.db, now, history_days)
+
+    def backup(self, target: Path, *, force: bool = False) -> int:
+        """A consistent copy of this database at ``target`` (0600); its size in bytes.
+        See ``cancelsync.store.housekeeping.backup_database``."""
+        return backup_database(self.db.conn, target, force=force)
 
     def close(self) -> None:
         self.db.close()

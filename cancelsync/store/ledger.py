@@ -261,6 +261,16 @@ class Ledger:
     def for_magento_order(self, magento_entity_id: int) -> list[LedgerEntry]:
         return self._select("magento_entity_id = ?", [magento_entity_id])
 
+    def open_action_ids(self) -> list[int]:
+        """Ids of every failed / needs-attention row (what ``retry --all`` re-queues)."""
+        return [
+            int(r["action_id"])
+            for r in self._db.query(
+                "SELECT action_id FROM ledger "
+                "WHERE state IN ('failed', 'needs_attention') ORDER BY action_id"
+            )
+        ]
+
     def requeue(self, now: datetime, action_id: int | None = None) -> int:
         """Put failed / needs-attention rows (one, or all) back in the queue."""
         where = "state IN ('failed', 'needs_attention')"

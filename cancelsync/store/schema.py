@@ -214,3 +214,18 @@ def m004_alert_state(db: Database) -> None:
             updated_at TEXT NOT NULL
         )"""
     )
+
+
+@migrations()
+def m005_housekeeping(db: Database) -> None:
+    # When each housekeeping job last ran (``Store.prune_history``: once a day at most),
+    # and an index so the daily prune of old timeline rows does not scan the table.
+    db.execute(
+        """
+        CREATE TABLE housekeeping (
+            job TEXT PRIMARY KEY,
+            done_at TEXT NOT NULL
+        )"""
+    )
+    db.execute("CREATE INDEX timeline_at ON timeline (at)")
+    db.execute("CREATE INDEX cycles_started ON cycles (started_at)")

@@ -12,9 +12,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 from cancelsync.clients.http import RetryPolicy
-from cancelsync.clock import Clock
+from cancelsync.clock import Clock, to_epoch
 from cancelsync.config import StoreConfig, WorkerConfig
 from cancelsync.cycle_history import finish_cycle
 from cancelsync.directions import Direction
@@ -56,11 +57,13 @@ def run_store_cycle(
     should_stop: Callable[[], bool] = lambda: False,
     retry: RetryPolicy | None = None,
     write_timeout_seconds: float = DEFAULT_WRITE_TIMEOUT_SECONDS,
+    since: datetime | None = None,
 ) -> CycleReport:
     """Run one cycle and record it; never raises for API trouble (it is in the report).
 
     ``retry``: the policy refused writes are re-sent under; by default the TikTok
     client's own (the transport's), so reads and writes share one policy.
+    ``since``: a backfill (``run --once --since``): both directions re-read from then.
     """
     report = CycleReport(cfg.name, shop.scope, run_id, clock.now(), dry_run=dry_run)
     engine = Engine(
@@ -82,7 +85,7 @@ def run_store_cycle(
         with engine.flights.closing():
             if not dry_run:
                 _retry_due(engine, a, b)
-            _run_directions(cfg, a, b)
+            _run_directions(cfg, a, b, since)
     except StopRequested:
         report.counts["stopped_early"] += 1
         engine.log.info("cycle.stopped", reason="stop requested")
@@ -122,15 +125,17 @@ def _retry_due(engine: Engine, a: MagentoToTikTok, b: TikTokToMagento) -> None:
     engine.drain()
 
 
-def _run_directions(cfg: StoreConfig, a: MagentoToTikTok, b: TikTokToMagento) -> None:
+def _run_directions(
+    cfg: StoreConfig, a: MagentoToTikTok, b: TikTokToMagento, since: datetime | None
+) -> None:
     """Direction B, then A; a direction that is off is noted, so that switching it back
     on starts fresh."""
     if cfg.tiktok_cancel_to_magento_refund.enabled:
-        b.run()
+        b.run(None if since is None else to_epoch(since))
     else:
         b.note_disabled()
     if cfg.magento_refund_to_tiktok_cancel.enabled:
-        a.run()
+        a.run(since)
     else:
         a.note_disabled()
 

@@ -20,7 +20,7 @@ a memo whose id cannot be read holds the cursor just before it (``cancelsync.syn
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from cancelsync.directions import Direction
@@ -104,12 +104,16 @@ class MagentoToTikTok:
     def note_disabled(self) -> None:
         self.engine.note_direction(DIRECTION, enabled=False)
 
-    def run(self) -> None:
+    def run(self, backfill_since: datetime | None = None) -> None:
+        """``backfill_since`` (``run --once --since``): memos created since then are
+        re-scanned too; the cursor still only moves forward and the ledger skips memos
+        decided already."""
         now = self.engine.report.started_at
         store_ids = tuple(self.engine.cfg.magento_store_ids)
         position, fresh = self.engine.cursor(DIRECTION)
         if fresh or position is None:
             since = now - timedelta(hours=self.engine.worker.first_run_lookback_hours)
+            since = min(since, backfill_since or since)
             memos = self.magento.credit_memos_created_since(since, store_ids=store_ids)
             self.engine.log.info(
                 "magento.scan", mode="lookback", since=since.isoformat()
@@ -133,6 +137,7 @@ class MagentoToTikTok:
         # One query: the memos after the keyset cursor, and (late commits) those created
         # within the overlap whatever their id, in entity_id order.
         since = now - timedelta(seconds=self.engine.worker.overlap_seconds)
+        since = min(since, backfill_since or since)
         self.engine.log.info("magento.scan", mode="keyset", after_entity_id=position,
                              created_since=since.isoformat())  # fmt: skip
         scan = CursorScan(self.engine, DIRECTION, start=position, stored=position)

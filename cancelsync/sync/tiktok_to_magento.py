@@ -118,8 +118,13 @@ class TikTokToMagento:
         """Remember the direction was off, so turning it on starts at the lookback."""
         self.engine.note_direction(DIRECTION, enabled=False)
 
-    def run(self) -> None:
+    def run(self, backfill_since: int | None = None) -> None:
+        """``backfill_since`` (``run --once --since``): the search starts there when that
+        is earlier; the cursor still only moves forward and the ledger skips what was
+        decided already."""
         ge, lt, fresh = self.window()
+        if backfill_since is not None:
+            ge = min(ge, backfill_since)
         self.engine.log.info(
             "tiktok.scan", update_time_ge=ge, update_time_lt=lt, fresh=fresh
         )

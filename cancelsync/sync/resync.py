@@ -1,0 +1,81 @@
+"""``cancelsync resync ORDER_ID``: one order re-evaluated against both platforms now.
+
+Direction B for the order's TikTok cancellation records (searched by ``order_ids``) and
+direction A for its Magento credit memos, each through the same engine as a cycle: the
+ledger skips every event decided before (and rows the retry pass owns), so a resync never
+acts twice; it only decides what no cycle has decided yet (an event the cursors went past
+during an outage, say). No cursor moves and no cycle is recorded.
+"""
+
+from __future__ import annotations
+
+from cancelsync.clock import Clock
+from cancelsync.config import StoreConfig, WorkerConfig
+from cancelsync.errors import ApiError, CancelSyncError
+from cancelsync.store import Store
+from cancelsync.sync.cycle import ShopContext
+from cancelsync.sync.engine import (
+    DEFAULT_WRITE_TIMEOUT_SECONDS,
+    CycleReport,
+    Engine,
+    StopRequested,
+)
+from cancelsync.sync.magento_to_tiktok import MagentoToTikTok
+from cancelsync.sync.ports import MagentoPort, TikTokPort
+from cancelsync.sync.tiktok_to_magento import TikTokToMagento
+
+
+def resync_order(
+    *,
+    store: Store,
+    cfg: StoreConfig,
+    worker: WorkerConfig,
+    shop: ShopContext,
+    magento: MagentoPort,
+    tiktok: TikTokPort,
+    clock: Clock,
+    run_id: str,
+    tiktok_order_id: str,
+    magento_entity_id: int | None,
+    other_stores_claim: bool = False,
+    write_timeout_seconds: float = DEFAULT_WRITE_TIMEOUT_SECONDS,
+) -> CycleReport:
+    """Decide (and apply) what is new for one order; API trouble is in the report.
+
+    Args:
+        magento_entity_id: the linked Magento order, when known (direction A reads its
+            credit memos); ``None`` skips direction A.
+    """
+    report = CycleReport(cfg.name, shop.scope, run_id, clock.now())
+    engine = Engine(
+        store=store, cfg=cfg, worker=worker, scope=shop.scope, clock=clock,
+        report=report, retry=getattr(tiktok, "retry_policy", None),
+        write_timeout_seconds=write_timeout_seconds,
+    )  # fmt: skip
+    engine.log.info("resync.started", tiktok_order_id=tiktok_order_id,
+                    magento_entity_id=magento_entity_id)  # fmt: skip
+    try:
+        with engine.flights.closing():
+            if cfg.tiktok_cancel_to_magento_refund.enabled:
+                b = TikTokToMagento(
+                    engine, shop_id=shop.tiktok_shop_id, magento=magento, tiktok=tiktok
+                )
+                for page in tiktok.search_cancellations(order_ids=[tiktok_order_id]):
+                    b.process_page(page)
+                    engine.drain()
+            if cfg.magento_refund_to_tiktok_cancel.enabled and magento_entity_id:
+                a = MagentoToTikTok(
+                    engine, shop_id=shop.tiktok_shop_id, market=shop.market,
+                    magento=magento, tiktok=tiktok,
+                    other_stores_claim=other_stores_claim,
+                )  # fmt: skip
+                a.process_page(magento.credit_memos_for_order(magento_entity_id))
+    except StopRequested:
+        report.counts["stopped_early"] += 1
+    except (ApiError, CancelSyncError) as exc:
+        report.error = str(exc)
+        engine.log.error(  # noqa: TRY400 - expected API trouble: no traceback
+            "resync.failed", error=str(exc), error_type=type(exc).__name__
+        )
+    report.finished_at = clock.now()
+    return report
