@@ -209,6 +209,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--force", action="store_true", help="overwrite PATH if it exists"
     )
 
+    webhooks = command(
+        "webhooks",
+        "TikTok webhooks: `webhooks subscribe` points a shop's order and cancellation "
+        "events at this worker's public URL (served by worker.webhook_listen)",
+    )
+    webhooks_sub = webhooks.add_subparsers(
+        dest="webhooks_command", metavar="ACTION", parser_class=_Parser
+    )
+    webhooks_sub.required = True
+    subscribe = webhooks_sub.add_parser(
+        "subscribe", help="subscribe a store's shop to the URL (calls TikTok)",
+        epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    subscribe.add_argument(
+        "--store", metavar="NAME", required=True, help="the store ([[stores]] name)"
+    )
+    subscribe.add_argument(
+        "--url", metavar="URL", required=True,
+        help="the public https URL your proxy forwards to /tiktok/webhook",
+    )  # fmt: skip
+    commands.append(subscribe)
+
     reasons = command("reasons", "TikTok cancel reason keys valid for a shop")
     reasons.add_argument(
         "--store", metavar="NAME", required=True, help="the store ([[stores]] name)"
@@ -304,7 +326,7 @@ def _usage_error(
 
 def _needs_secrets(args: argparse.Namespace) -> bool:
     """Commands that call an API need every ``${…}`` reference resolved."""
-    if args.command in ("run", "connect", "resync"):
+    if args.command in ("run", "connect", "resync", "webhooks"):
         return True
     if args.command == "check":
         return not args.offline
@@ -378,6 +400,11 @@ def _command(
         return commands.resync(config, out, redactor=redactor, order_ref=args.order_id)
     if args.command == "backup":
         return commands.backup(config, out, target=args.path, force=args.force)
+    if args.command == "webhooks":
+        from cancelsync.webhook_setup import subscribe
+
+        return subscribe(config, out, redactor=redactor, store_name=args.store,
+                         url=args.url)  # fmt: skip
     if args.command == "reasons":
         return commands.reasons(config, out, redactor=redactor, store_name=args.store,
                                 order_id=args.order)  # fmt: skip

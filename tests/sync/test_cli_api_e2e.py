@@ -391,3 +391,20 @@ def test_check_fails_when_no_recent_tiktok_order_is_in_magento(
     assert rc == 1
     assert "0 of the 3 most recent paid TikTok orders found in Magento" in out
     assert "magento.tiktok_order_id_field" in out
+
+
+def test_webhooks_subscribe_through_the_cli(harness: Harness) -> None:
+    """`cancelsync webhooks subscribe` subscribes the store's shop (exit 0); a URL TikTok
+    would not deliver to is a usage-level error (exit 2) with the reason."""
+    harness.sb.add_store("us-main")
+    url = "http://127.0.0.1:8787/tiktok/webhook"
+
+    rc, out = harness.run("webhooks", "subscribe", "--store", "us-main", "--url", url)
+    bad, _ = harness.run(
+        "webhooks", "subscribe", "--store", "us-main", "--url", "http://x.example/hook"
+    )
+
+    assert rc == 0, out
+    assert "CANCELLATION_STATUS_CHANGE" in out
+    assert len(harness.sb.tiktok.webhooks.listed(harness.sb.demo.shop_id)) == 2
+    assert bad == 2
