@@ -272,18 +272,37 @@ class Ledger:
         ]
 
     def requeue(self, now: datetime, action_id: int | None = None) -> int:
-        """Put failed / needs-attention rows (one, or all) back in the queue."""
+        """Put failed / needs-attention rows (one, or all) back in the queue.
+
+        A row held for a write that may still complete (``hold_until``) keeps its hold:
+        a person's `retry` must not re-send a slow refund before it has settled (the
+        soak caught exactly that: a second partial refund).
+        """
         where = "state IN ('failed', 'needs_attention')"
-        args: list[Any] = [iso(now)]
+        held = "json_extract(payload, '$.settle_until')"
+        args: list[Any] = [iso(now), iso(now)]
         if action_id is not None:
             where += " AND action_id = ?"
             args.append(action_id)
         cur = self._db.execute(
-            "UPDATE ledger SET state = 'pending', attempts = 0, next_attempt_at = NULL, "  # noqa: S608 - column names from fixed lists
+            "UPDATE ledger SET state = 'pending', attempts = 0, "  # noqa: S608 - column names from fixed lists
+            f"next_attempt_at = CASE WHEN {held} > ? THEN {held} ELSE NULL END, "
             f"reported_run = NULL, updated_at = ? WHERE {where}",
             args,
         )
         return int(cur.rowcount)
+
+    def hold_until(self, idempotency_key: str, until: datetime, now: datetime) -> None:
+        """Remember that the row's last write may complete until ``until`` (a timeout,
+        a dropped connection): ``requeue`` never schedules it sooner."""
+        entry = self.get(idempotency_key)
+        if entry is None:
+            raise KeyError(idempotency_key)
+        payload = {**entry.payload_dict(), "settle_until": iso(until)}
+        self._db.execute(
+            "UPDATE ledger SET payload = ?, updated_at = ? WHERE idempotency_key = ?",
+            [json.dumps(payload, sort_keys=True), iso(now), idempotency_key],
+        )
 
     def resolve(self, action_id: int, note: str, now: datetime) -> LedgerEntry | None:
         """Close a ``needs_attention`` row for good: the merchant handled it by hand.

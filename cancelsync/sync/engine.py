@@ -701,10 +701,19 @@ class Engine:
         now = self.clock.now()
         existing = self.store.ledger.get(event.key)
         rounds = _failed_rounds(existing) + 1
+        # A write that may still complete is held until it has settled, whatever comes
+        # next: not even `retry` may re-send it sooner (``Ledger.requeue`` keeps this).
+        settle_until = (
+            now + timedelta(seconds=settle_seconds + SETTLE_MARGIN_SECONDS)
+            if settle_seconds is not None
+            else None
+        )
         if rounds >= self.worker.max_attempts:
             sends = existing.attempts if existing else 0
             self._attention(event, action, f"gave up after {rounds} failed run(s) "
                             f"({sends} send(s)): {error}")  # fmt: skip
+            if settle_until is not None and not self.dry_run:
+                self.store.ledger.hold_until(event.key, settle_until, now)
             return
         delay = min(
             self.worker.retry_backoff_seconds * 2 ** (rounds - 1), MAX_BACKOFF_SECONDS
@@ -731,6 +740,8 @@ class Engine:
                 event.key, now, state="failed", last_error=error,
                 next_attempt_at=next_at, payload=payload,
             )  # fmt: skip
+            if settle_until is not None:
+                self.store.ledger.hold_until(event.key, settle_until, now)
             self.timeline(event, "failed", f"{action} failed: {error}",
                           next_attempt_at=next_at)  # fmt: skip
         self._count_failure(event, action, error, next_at)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -124,9 +125,45 @@ def test_retry_after_an_unknown_outcome_re_reads_before_sending(
     harness.sb.magento_faults.clear()
 
     assert harness.run("retry", "--all")[0] == 0
+    # Re-queued, but still held: the lost reply's write could have been slow.
+    assert harness.run("run", "--once")[0] == 0
+    assert harness.refund_posts() == 1
+    _let_holds_pass(harness)
     rc, _ = harness.run("run", "--once")
 
     assert rc == 0
     assert harness.refund_posts() == 1
     assert len(harness.memos(placed.magento_entity_id)) == 1
     assert harness.status()["stores"][0]["actions"]["done"] == 1
+
+
+def _let_holds_pass(harness: Harness) -> None:
+    """As if the settle time had gone by: every held row is due now."""
+    store = harness.store()
+    try:
+        store.db.execute(
+            "UPDATE ledger SET next_attempt_at = NULL, "
+            "payload = json_remove(payload, '$.settle_until')"
+        )
+    finally:
+        store.close()
+
+
+def test_retry_never_resends_a_write_that_may_still_complete(harness: Harness) -> None:
+    """A partial refund that timed out while the server still worked on it is held
+    until it settles; `retry --all` keeps that hold, so the next run sends nothing
+    (the chaos soak found a second refund here)."""
+    harness.sb.add_store("us-main")
+    placed = _partial_buyer_cancel(harness)
+    harness.sb.magento_faults.next_calls(
+        r"POST order/\{id\}/refund", Fault("delay", seconds=2.0)
+    )
+    rc, _ = harness.run("run", "--once", timeout_seconds=1)
+    assert rc == 1  # timed out: the outcome is unknown
+    assert harness.run("retry", "--all")[0] == 0
+    rc, _ = harness.run("run", "--once", timeout_seconds=1)
+    time.sleep(1.5)  # the slow refund lands meanwhile
+
+    assert rc == 0
+    assert harness.refund_posts() == 1
+    assert len(harness.memos(placed.magento_entity_id)) == 1
