@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 
@@ -59,3 +61,22 @@ class InstanceLock:
         tb: TracebackType | None,
     ) -> None:
         self.release()
+
+
+@contextmanager
+def refresh_lock(database: Path) -> Iterator[None]:
+    """Serialize TikTok token refreshes across processes (``<database>.tokens.lock``).
+
+    TikTok rotates the refresh token on use, so two processes (the service, a `check`,
+    `reasons`, `connect`) refreshing one pair at once would leave one of them holding a
+    dead token. The holder re-reads the stored pair after taking the lock and refreshes
+    only if no one else did meanwhile (``TokenManager.refresh``). Blocking: a refresh
+    takes seconds at most.
+    """
+    path = Path(str(database) + ".tokens.lock")
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock

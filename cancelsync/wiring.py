@@ -15,7 +15,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 
 import requests
@@ -33,6 +33,7 @@ from cancelsync.clients.tiktok.tokens import (
 from cancelsync.clock import Clock, SystemClock
 from cancelsync.config import Config, StoreConfig
 from cancelsync.errors import ConfigError
+from cancelsync.lock import refresh_lock
 from cancelsync.log import Redactor
 from cancelsync.models import TikTokShop, TokenPair
 from cancelsync.scopes import shop_scope, store_scope, token_scope
@@ -121,6 +122,7 @@ class ClientFactory:
                 auth, load=lambda: self.load_tokens(cfg),
                 persist=lambda pair: self.save_tokens(cfg, pair),
                 clock=self.clock, store_name=cfg.name,
+                interprocess=self._refresh_lock,
             )  # fmt: skip
             api = TikTokClient.from_config(
                 session, tt, cfg, tokens=tokens, clock=self.clock, retry=self._retry
@@ -130,6 +132,11 @@ class ClientFactory:
             session.close()
 
     # ------------------------------------------------------------------ tokens
+
+    def _refresh_lock(self) -> AbstractContextManager[object]:
+        """The cross-process token lock beside a file database (none in memory)."""
+        path = self.store.path
+        return refresh_lock(path) if path is not None else nullcontext()
 
     def load_tokens(self, cfg: StoreConfig) -> TokenPair | None:
         """The pair to use: the stored one, unless the config holds a newer seed."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import requests
@@ -117,6 +118,7 @@ class TokenManager:
         clock: Clock,
         refresh_margin_seconds: int = 300,
         store_name: str | None = None,
+        interprocess: Callable[[], AbstractContextManager[object]] = nullcontext,
     ) -> None:
         self._auth = auth
         self._load = load
@@ -125,6 +127,9 @@ class TokenManager:
         self._margin = refresh_margin_seconds
         self._store_name = store_name
         self._lock = threading.Lock()
+        # Held around "re-read, refresh, persist" so that other processes sharing the
+        # database (the service, `check`, `connect`) never spend one refresh token twice.
+        self._interprocess = interprocess
 
     def access_token(self) -> str:
         """A valid access token; refreshes first when it expired or expires soon."""
@@ -145,7 +150,7 @@ class TokenManager:
             AuthError: ``refreshable=False`` when the seller must re-authorize (the
                 refresh token expired or was revoked); the hint names the command.
         """
-        with self._lock:
+        with self._lock, self._interprocess():
             pair = self._current()
             if (
                 stale_access_token is not None
