@@ -164,7 +164,19 @@ def test_unknown_refund_outcome_is_not_resent_in_the_same_run(
     rc, _ = harness.run("run", "--once", retry_backoff_seconds=0)
     assert (rc, harness.refund_posts()) == (0, 1)  # not due yet: nothing sent
 
+    # `retry` re-queues it but keeps the hold: the write could still be landing.
     assert harness.run("retry", "--all")[0] == 0
+    assert harness.run("run", "--once", retry_backoff_seconds=0)[0] == 0
+    assert harness.refund_posts() == 1
+    # Once it has settled, the re-read finds no memo and the refund is sent again.
+    store = harness.store()
+    try:
+        store.db.execute(
+            "UPDATE ledger SET next_attempt_at = NULL, "
+            "payload = json_remove(payload, '$.settle_until')"
+        )
+    finally:
+        store.close()
     rc, _ = harness.run("run", "--once", retry_backoff_seconds=0)
     assert rc == 0
     assert len(harness.memos(placed.magento_entity_id)) == 1
