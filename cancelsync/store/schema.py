@@ -229,3 +229,11 @@ def m005_housekeeping(db: Database) -> None:
     )
     db.execute("CREATE INDEX timeline_at ON timeline (at)")
     db.execute("CREATE INDEX cycles_started ON cycles (started_at)")
+
+
+@migrations()
+def m006_ledger_creditmemo_index(db: Database) -> None:
+    # Direction A asks, for every new credit memo, whether one of our refunds created it
+    # (``Ledger.find_by_creditmemo``): without an index that is a scan of the whole ledger
+    # per memo, which grows with every action ever taken.
+    db.execute("CREATE INDEX ledger_creditmemo ON ledger (magento_creditmemo_id)")

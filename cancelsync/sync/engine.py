@@ -337,10 +337,19 @@ class Engine:
     def entry(self, key: str) -> LedgerEntry | None:
         return self.store.ledger.get(key)
 
-    def timeline(self, event: Event, kind: str, message: str, **details: Any) -> None:
+    def timeline(
+        self,
+        event: Event,
+        kind: str,
+        message: str,
+        *,
+        entry: LedgerEntry | None = None,
+        **details: Any,
+    ) -> None:
+        """One timeline entry of the event (``entry``: its ledger row, when at hand)."""
         if self.dry_run:
             return
-        entry = self.store.ledger.get(event.key)
+        entry = entry or self.store.ledger.get(event.key)
         self.store.timeline.add(
             at=self.clock.now(),
             scope=self.scope,
@@ -552,12 +561,12 @@ class Engine:
             # next_attempt_at on a pending row is a hold, not a schedule: it only
             # matters when the process dies during the send (the outcome then
             # settles first); every finished send overwrites it.
-            self.store.ledger.update(
+            entry = self.store.ledger.update(
                 event.key, now, state="pending", action=plan.kind, attempts=attempts,
                 payload=payload, next_attempt_at=now + self.in_flight_hold,
             )  # fmt: skip
             self.timeline(event, "attempt", f"{plan.kind} attempt {attempts}",
-                          plan=_plan_summary(plan))  # fmt: skip
+                          entry=entry, plan=_plan_summary(plan))  # fmt: skip
         return attempts
 
     def _look_first(
@@ -673,7 +682,7 @@ class Engine:
             and remote_id.isdigit()
         )
         with self.store.unit_of_work():
-            self.store.ledger.update(
+            entry = self.store.ledger.update(
                 event.key, now, state="done", remote_id=remote_id, last_error=None,
                 next_attempt_at=None,
                 magento_creditmemo_id=int(remote_id) if created_memo else UNSET,
@@ -682,6 +691,7 @@ class Engine:
                 event, "done",
                 f"{plan.kind} done (remote id {remote_id})"
                 + (" — found on re-read, not sent again" if reconciled else ""),
+                entry=entry,
             )  # fmt: skip
         self.report.counts["applied" if not reconciled else "reconciled"] += 1
         self._log_action(event, "done", action=plan.kind, remote_id=remote_id,
