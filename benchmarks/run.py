@@ -414,9 +414,10 @@ def table(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 t["ratio_to_bound"] >= 0.8 and t["events_per_second"] >= 30)  # fmt: skip
             excess = max(t["worst_bucket_excess"].values())
             caps = ", ".join(f"{k} {v:g}/s" for k, v in t["rate_caps"].items())
+            over = max(0, int(excess + 0.5))
             row(f"4. rate cap, {d} ({caps})",
                 f"peak {max(t['peak_requests_in_1s'].values())} req in 1 s, "
-                f"excess {excess:.1f}", "never exceeded", excess < 1)  # fmt: skip
+                f"{over} beyond the bucket", "never exceeded", excess < 1)  # fmt: skip
     r = results.get("backlog_B")
     if r:
         row(f"5. peak RSS, {r['links']:,} links, {r['events']:,}-event backlog",

@@ -77,15 +77,19 @@ class Flights:
             return
         flight = _Flight(frozenset(keys), steps)
         self.wait_for(flight.keys)
-        while len(self._flying) >= self.max_in_flight:
-            self._pump()
         self._flying.append(flight)
         self._resume(flight, None, None)
 
     def wait_for(self, keys: Iterable[str]) -> None:
-        """Return once no action of these orders (keys) is in flight."""
+        """Return once no action of these orders (keys) is in flight and a slot is free.
+
+        A direction calls it before it enters the next event's scope, so that an error
+        surfacing from another action here is never taken for that event's."""
         wanted = frozenset(keys)
-        while any(f.keys & wanted for f in self._flying):
+        while self._flying and (
+            len(self._flying) >= self.max_in_flight
+            or any(f.keys & wanted for f in self._flying)
+        ):
             self._pump()
 
     def drain(self) -> None:
