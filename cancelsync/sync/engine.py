@@ -91,6 +91,13 @@ log = structlog.get_logger("cancelsync.sync")
 FINAL_STATES = frozenset({"done", "skipped", "needs_attention"})
 
 
+class Unknown:
+    """A ledger row not read yet (``None`` would mean "read: there is none")."""
+
+
+UNKNOWN = Unknown()
+
+
 class StopRequested(Exception):
     """SIGTERM/SIGINT arrived: stop after the action in flight, before the next event."""
 
@@ -463,13 +470,19 @@ class Engine:
                 yield from self._look_first(s.event, s.plan.kind, s.plan, s.reconcile)
             ):
                 return
-            yield from self._send(s)
+            yield from self._send(s, existing)
 
-    def _send(self, s: _Sending) -> Generator[Thunk, Any, None]:
-        """Send, and send again while ``_after_send_error`` says so (see ``SEND_ERRORS``)."""
+    def _send(
+        self, s: _Sending, existing: LedgerEntry | Unknown | None
+    ) -> Generator[Thunk, Any, None]:
+        """Send, and send again while ``_after_send_error`` says so (see ``SEND_ERRORS``).
+
+        ``existing``: the row as read just before the first send (re-read before each
+        later one, which follows a re-read and an outcome)."""
         while True:
             s.sends += 1
-            self._begin_attempt(s.event, s.plan, s.note)
+            self._begin_attempt(s.event, s.plan, s.note, existing)
+            existing = UNKNOWN
             try:
                 remote_id = yield partial(s.execute, s.plan)
             except (ApiError, DataError) as exc:
@@ -542,10 +555,17 @@ class Engine:
                          level="warning")  # fmt: skip
         return partial(self.retry.sleep, wait)
 
-    def _begin_attempt(self, event: Event, plan: Plan, note: str) -> int:
+    def _begin_attempt(
+        self,
+        event: Event,
+        plan: Plan,
+        note: str,
+        existing: LedgerEntry | Unknown | None = UNKNOWN,
+    ) -> int:
         """Commit the row as ``pending`` with this send counted, before the send."""
         now = self.clock.now()
-        existing = self.store.ledger.get(event.key)
+        if isinstance(existing, Unknown):
+            existing = self.store.ledger.get(event.key)
         payload: dict[str, Any] = {**event.payload, "plan": _plan_summary(plan)}
         rounds = _failed_rounds(existing)
         if rounds:

@@ -382,17 +382,19 @@ class TikTokToMagento:
     def _found_links(
         self, missing: list[str], found: dict[str, list[MagentoOrder]]
     ) -> dict[str, Link | rules.LinkFacts]:
-        """Link (and remember) the orders Magento's search found for ``missing``."""
+        """Link (and remember, in one commit) the orders Magento's search found for
+        ``missing``."""
         result: dict[str, Link | rules.LinkFacts] = {}
         store_ids = set(self.engine.cfg.magento_store_ids)
-        for oid in missing:
-            orders = found.get(oid, [])
-            if store_ids:
-                orders = [o for o in orders if o.store_id in store_ids]
-            result[oid] = made = self._link_for(oid, orders)
-            if isinstance(made, Link):
-                # A search result is the whole order (items included): no second read.
-                self._orders.put(made.magento_entity_id, orders[0])
+        with self.store.unit_of_work():
+            for oid in missing:
+                orders = found.get(oid, [])
+                if store_ids:
+                    orders = [o for o in orders if o.store_id in store_ids]
+                result[oid] = made = self._link_for(oid, orders)
+                if isinstance(made, Link):
+                    # A search result is the whole order (items included): no re-read.
+                    self._orders.put(made.magento_entity_id, orders[0])
         return result
 
     def _link_for(
