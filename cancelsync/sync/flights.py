@@ -21,6 +21,10 @@ thread pool and resumes each generator **on the engine's thread**, so:
   before it moves one (direction B once, at the end of its window, so a page's writes
   overlap the next page's reads; direction A after each keyset page).
 
+Reads overlap too: ``together`` runs a page's independent batched reads at once, and
+``read_ahead`` fetches the next listing page while the current one is worked on (remote
+calls only; what they return is used on the engine's thread).
+
 With ``max_in_flight = 1`` (and in a dry run) no thread is used: each thunk runs inline
 the moment it is yielded, exactly the sequential protocol.
 
