@@ -43,6 +43,7 @@ from cancelsync.rules.decisions import (
     has_marker,
 )
 from cancelsync.store import Link, LinkConflictError
+from cancelsync.sync import seen
 from cancelsync.sync.engine import Engine, Event, EventScope
 from cancelsync.sync.ports import MagentoPort, TikTokPort
 from cancelsync.sync.reads import BatchedReads
@@ -329,6 +330,7 @@ class MagentoToTikTok:
                 if conflict is not None:
                     engine.record(event, rules.linked_elsewhere(conflict))
                     return
+        event = seen.add(event, seen.tiktok_order(tiktok_order))
         facts = self._facts(memo, order, created_by_us, tiktok_order)
         decision = rules.decide_cancel(facts, self.settings, self.market)
         if isinstance(decision, Apply) and not engine.dry_run:
@@ -371,7 +373,10 @@ class MagentoToTikTok:
                 "magento_increment_id": order.magento_increment_id,
                 "magento_creditmemo_id": memo.magento_creditmemo_id,
             },
-            payload={"magento_creditmemo_id": memo.magento_creditmemo_id},
+            payload={
+                "magento_creditmemo_id": memo.magento_creditmemo_id,
+                "seen": seen.credit_memo(memo, order),
+            },
         )
 
     def _save_link(self, tiktok_order_id: str, order: MagentoOrder) -> str | None:

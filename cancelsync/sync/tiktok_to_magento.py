@@ -58,6 +58,7 @@ from cancelsync.rules.decisions import (
     has_marker,
 )
 from cancelsync.store import Link, LinkConflictError
+from cancelsync.sync import seen
 from cancelsync.sync.engine import Engine, Event
 from cancelsync.sync.ports import MagentoPort, TikTokPort
 from cancelsync.sync.reads import BatchedReads
@@ -467,7 +468,8 @@ class TikTokToMagento:
             default_action=DIRECTION.default_action,
             ids=ids,
             payload={"tiktok_cancel_id": c.cancel_id, "tiktok_order_id": c.tiktok_order_id,
-                     "role": c.role, "cancel_status": c.cancel_status},
+                     "role": c.role, "cancel_status": c.cancel_status,
+                     "seen": seen.cancellation(c)},
         )  # fmt: skip
 
     def caused_by_us(self, c: TikTokCancellation) -> bool:
@@ -495,7 +497,7 @@ class TikTokToMagento:
         engine = self.engine
         self._decided_orders.add(c.tiktok_order_id)
         resolved = link if isinstance(link, Link) else None
-        event = self.event_for(c, resolved)
+        event = seen.add(self.event_for(c, resolved), seen.tiktok_order(tiktok_order))
         facts = rules.CancellationFacts(c, self.caused_by_us(c), tiktok_order)
         if isinstance(link, rules.LinkFacts):
             link_facts = link
@@ -516,6 +518,7 @@ class TikTokToMagento:
             engine.record(event, rules.unlinked(gone))
             return
         facts = self._with_marker(facts, order)
+        event = seen.add(event, seen.magento_order(order))
         decision = rules.decide_refund(facts, order, self.settings)
         plan = decision.plan if isinstance(decision, Apply) else None
         if isinstance(plan, RefundPlan) and rules.amount_mismatch(
