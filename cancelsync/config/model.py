@@ -332,6 +332,8 @@ class CancelToRefundConfig:
     enabled: bool = True
     restock: bool = True
     include_seller_cancellations: bool = False
+    # Hold the linked Magento order while a buyer's cancellation request is pending.
+    hold_on_request: bool = False
 
 
 @dataclass(frozen=True)

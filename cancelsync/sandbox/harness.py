@@ -41,6 +41,7 @@ class StoreSpec:
     cancel_to_refund: bool = True
     restock: bool = True
     include_seller_cancellations: bool = False
+    hold_on_request: bool = False
     with_shop_id: bool = True
 
 
@@ -239,6 +240,7 @@ class Sandbox:
                 f"enabled = {_toml(spec.cancel_to_refund)}",
                 f"restock = {_toml(spec.restock)}",
                 f"include_seller_cancellations = {_toml(spec.include_seller_cancellations)}",
+                f"hold_on_request = {_toml(spec.hold_on_request)}",
             ]
         return "\n".join(lines) + "\n"
 
