@@ -13,9 +13,27 @@ Plans are plain data: the engine turns them into client calls.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
+
+# (SKU, quantity) pairs a plan touches, for people (the dry-run plan, the logs); the
+# remote write never uses them. Left out of equality: they describe, not decide.
+SkuQuantities = tuple[tuple[str, Decimal], ...]
+
+
+def sku_quantities(pairs: Iterable[tuple[str, Decimal | int]]) -> SkuQuantities:
+    """``(sku, qty)`` pairs merged by SKU (first seen first), zero quantities left out,
+    each quantity without trailing zeros (Magento sends ``2.0000``)."""
+    merged: dict[str, Decimal] = {}
+    for sku, qty in pairs:
+        merged[sku] = merged.get(sku, Decimal(0)) + Decimal(qty)
+    return tuple(
+        (sku, qty.quantize(Decimal(1)) if qty == qty.to_integral_value() else qty)
+        for sku, qty in merged.items()
+        if qty > 0
+    )
 
 
 @dataclass(frozen=True)
@@ -38,6 +56,7 @@ class RefundPlan:
     expected_amount: Decimal  # Magento's own amount: items + shipping incl. tax
     whole_order: bool
     tiktok_cancel_id: str = ""  # the marker in ``comment`` that proves it was applied
+    skus: SkuQuantities = field(default=(), compare=False)  # what the items are
 
     kind = "magento_refund"
 
@@ -48,6 +67,7 @@ class MagentoCancelPlan:
 
     magento_entity_id: int
     comment: str
+    skus: SkuQuantities = field(default=(), compare=False)
 
     kind = "magento_cancel"
 
@@ -59,6 +79,7 @@ class TikTokCancelPlan:
     tiktok_order_id: str
     cancel_reason: str
     order_line_item_ids: tuple[str, ...] = ()
+    skus: SkuQuantities = field(default=(), compare=False)
 
     kind = "tiktok_cancel"
 
@@ -73,6 +94,7 @@ class ApproveRequestPlan:
 
     tiktok_order_id: str
     tiktok_cancel_id: str
+    skus: SkuQuantities = field(default=(), compare=False)
 
     kind = "tiktok_approve"
 

@@ -29,8 +29,10 @@ from cancelsync.rules.decisions import (
     Decision,
     Done,
     Skip,
+    SkuQuantities,
     TikTokCancelPlan,
     has_marker,
+    sku_quantities,
 )
 
 ZERO = Decimal("0")
@@ -131,7 +133,11 @@ def decide_cancel(
     if full:
         request = facts.pending_request
         if request is not None and settings.approve_buyer_requests:
-            return Apply(ApproveRequestPlan(tiktok.tiktok_order_id, request.cancel_id))
+            return Apply(
+                ApproveRequestPlan(
+                    tiktok.tiktok_order_id, request.cancel_id, _live_skus(tiktok)
+                )
+            )
         key = reasons.translate_reason(
             settings.cancel_reason, market=market, order_status=tiktok.status
         )
@@ -139,7 +145,9 @@ def decide_cancel(
             return Attention(
                 _no_key(settings.cancel_reason, market, tiktok.status), Code.REASON
             )
-        return Apply(TikTokCancelPlan(tiktok.tiktok_order_id, key))
+        return Apply(
+            TikTokCancelPlan(tiktok.tiktok_order_id, key, skus=_live_skus(tiktok))
+        )
 
     return _partial_lines(facts, market)
 
@@ -301,7 +309,23 @@ def _partial_lines(facts: CreditMemoFacts, market: str) -> Decision:
             "cancel the whole order for a partial refund",
             Code.PARTIAL,
         )
-    return Apply(TikTokCancelPlan(tiktok.tiktok_order_id, key, tuple(chosen)))
+    return Apply(
+        TikTokCancelPlan(
+            tiktok.tiktok_order_id,
+            key,
+            tuple(chosen),
+            skus=sku_quantities(sorted(wanted.items())),
+        )
+    )
+
+
+def _live_skus(tiktok: TikTokOrder) -> SkuQuantities:
+    """The units a whole-order cancel takes: one per live line (TikTok has no qty)."""
+    return sku_quantities(
+        (line.seller_sku or line.sku_id, 1)
+        for line in tiktok.lines
+        if not line.cancelled
+    )
 
 
 # TikTok's "this reason key is not usable" answers to a seller cancel (reference §5.7).

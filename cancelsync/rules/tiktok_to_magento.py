@@ -24,6 +24,7 @@ from cancelsync.rules.decisions import (
     RefundPlan,
     Skip,
     marker,
+    sku_quantities,
 )
 
 CENT = Decimal("0.01")
@@ -250,8 +251,15 @@ def _nothing_invoiced(
             "orders/{id}/cancel can only cancel the whole order; adjust it by hand",
             Code.MISMATCH,
         )
+    open_qty = (
+        (it.sku, it.qty_ordered - it.qty_canceled) for it in order.top_level_items
+    )
     return Apply(
-        MagentoCancelPlan(order.magento_entity_id, _comment(facts.cancellation, whole))
+        MagentoCancelPlan(
+            order.magento_entity_id,
+            _comment(facts.cancellation, whole),
+            skus=sku_quantities(open_qty),
+        )
     )
 
 
@@ -373,6 +381,7 @@ def _refund(
         expected_amount=amount,
         whole_order=whole,
         tiktok_cancel_id=cancel.cancel_id,
+        skus=sku_quantities((it.sku, qty) for it, qty in items),
     )
     return Apply(plan)
 
