@@ -7,6 +7,9 @@ importer would (invoiced, the TikTok id in ``ext_order_id``).
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,6 +113,21 @@ class Sandbox:
         spec = StoreSpec(name=name, setup=setup, **options)
         self.stores.append(spec)
         return spec
+
+    # ------------------------------------------------------------------ authorization
+
+    def auth_code(self, store: StoreSpec | None = None) -> str:
+        """A fresh auth code for the store's shop, as the seller's consent would send
+        back (single use, valid 30 minutes): ``cancelsync connect --auth-code`` takes it."""
+        spec = store or (self.stores[0] if self.stores else None)
+        setup = spec.setup if spec else self.demo
+        return self.tiktok.issue_auth_code(setup.app_key, [setup.shop_id])
+
+    def consent_url(self, store: StoreSpec | None = None) -> str:
+        """The simulator's seller consent page for the store's app (a new code a visit)."""
+        spec = store or (self.stores[0] if self.stores else None)
+        setup = spec.setup if spec else self.demo
+        return f"{self.tiktok_server.url}/open/authorize?app_key={setup.app_key}"
 
     # ------------------------------------------------------------------ orders
 
@@ -245,8 +263,23 @@ class Sandbox:
         return "\n".join(lines) + "\n"
 
     def write_config(self, path: Path, **worker: Any) -> Path:
-        path.write_text(self.config_text(**worker), encoding="utf-8")
+        write_private(path, self.config_text(**worker))
         return path
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` with mode 0600 whatever the umask (a config holds
+    secrets), atomically: a reader sees the old file or the whole new one."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            os.fchmod(f.fileno(), 0o600)
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def _toml(value: Any) -> str:

@@ -95,7 +95,9 @@ class ScenarioMixin(CancelScenarioMixin):
     def issue_auth_code(
         self, app_key: str, shop_ids: Sequence[str], scopes: Sequence[str] | None = None
     ) -> str:
-        """The code a seller's consent would send back (single use, ~30 min)."""
+        """The code a seller's consent would send back: single use, valid 30 minutes
+        (reference §3 "Auth code"; ``world.AUTH_CODE_TTL``). ``GET /open/authorize``
+        (``consent``) issues one too."""
         with self._lock:
             world = self._world
             self._known_shops(shop_ids)

@@ -21,6 +21,7 @@ from cancelsync.clock import Clock, SystemClock, to_epoch
 from cancelsync.sandbox.common import SimRequest, SimResponse
 from cancelsync.sandbox.tiktok import cancels, routes
 from cancelsync.sandbox.tiktok import errors as E
+from cancelsync.sandbox.tiktok.consent import CONSENT_PATH, consent_page
 from cancelsync.sandbox.tiktok.errors import ApiError
 from cancelsync.sandbox.tiktok.paging import DataFaults
 from cancelsync.sandbox.tiktok.routing import Route, label_for, match
@@ -106,6 +107,8 @@ class TikTokSimulator(ScenarioMixin):
 
     def handle(self, request: SimRequest) -> SimResponse:
         """Answer one request in TikTok's envelope; never raises."""
+        if request.method == "GET" and request.path == CONSENT_PATH:
+            return self._consent(request)
         with self._lock:
             try:
                 self._world.tick()
@@ -181,6 +184,20 @@ class TikTokSimulator(ScenarioMixin):
         )
 
     # ------------------------------------------------------------------ internals
+
+    def _consent(self, request: SimRequest) -> SimResponse:
+        """The seller consent page (``consent``): a code for every shop the app holds
+        tokens for, or for every shop when it holds none yet."""
+        with self._lock:
+            world = self._world
+
+            def issue(app_key: str) -> str:
+                granted = {s for g in world.grants if g.app_key == app_key
+                           for s in g.shop_ids}  # fmt: skip
+                shops = sorted(granted or world.shops)
+                return self.issue_auth_code(app_key, shops)
+
+            return consent_page(request, sorted(world.apps), issue)
 
     def _envelope(
         self,

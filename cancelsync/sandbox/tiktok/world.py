@@ -43,6 +43,7 @@ from cancelsync.sandbox.tiktok.state import (
 DAY = 86400
 # The cancellation webhook spells a withdrawn request ``…_CANCELLED`` (reference §7).
 _WEBHOOK_STATUS = {WITHDRAWN: "CANCELLATION_REQUEST_CANCELLED"}
+# Reference §3 "Auth code": single use, valid about 30 min (UNCONFIRMED; RB auth.rb).
 AUTH_CODE_TTL = 30 * 60
 
 
@@ -178,6 +179,12 @@ class World:
         return app
 
     def exchange_code(self, app_key: str, code: str) -> Grant:
+        """A new grant for a seller's auth code; the code is spent on the first try.
+
+        Per reference §3 an auth code is single use and lasts about 30 minutes
+        (``AUTH_CODE_TTL``): a used, expired, unknown or other app's code is 36004004
+        (``errors.INVALID_AUTH_CODE``), and nothing is issued.
+        """
         entry = self.codes.get(code)
         if (
             entry is None
