@@ -1,18 +1,31 @@
 """``cancelsync status``: gather what is stored per store, then render it.
 
-``status_data`` reads the store into plain data (what ``status --json`` prints as is);
-``render_status`` turns that data into the text for people. Anything new for ``status``
-is gathered in ``_store_status`` and printed in ``_render_store``.
+``status_data`` reads the store into plain data (what ``status --json`` prints as is:
+epochs stay epochs, with ISO strings beside them); ``render_status`` turns that data into
+the text for people: times as ISO UTC with "x minutes ago", Magento orders as
+``#<increment id>``, and the auth state and the market said in words. Anything new for
+``status`` is gathered in ``_store_status`` and printed in ``_render_store``.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, TextIO
 
+from cancelsync.clock import SystemClock
 from cancelsync.config import Config, StoreConfig
+from cancelsync.directions import Direction
+from cancelsync.readable import iso_utc, magento_order, when
 from cancelsync.rules.decisions import Code
 from cancelsync.scopes import store_scope, token_scope
 from cancelsync.store import LedgerEntry, Store
+
+# Cursor streams whose position is a TikTok update_time (Unix seconds); the others hold
+# ids. "tiktok.cancelled_orders" is direction B's cross-check (``CROSS_CHECK_STREAM``).
+TIME_STREAMS = frozenset(
+    {Direction.TIKTOK_TO_MAGENTO.stream, "tiktok.cancelled_orders"}
+)
+CONNECT = "cancelsync connect --store {name} --auth-code CODE"
 
 
 def status_data(config: Config, store: Store) -> dict[str, Any]:
@@ -26,18 +39,27 @@ def status_data(config: Config, store: Store) -> dict[str, Any]:
 def _store_status(store: Store, cfg: StoreConfig) -> dict[str, Any]:
     scope = store_scope(store, cfg)
     binding = store.shops.get(cfg.name)
+    cursors = {c.stream: c.position for c in store.cursors.all(scope)}
+    bound_market = binding.market if binding else None
     return {
         "name": cfg.name,
         "enabled": cfg.enabled,
         "scope": scope,
         "tiktok_shop_id": cfg.shop_id or (binding.tiktok_shop_id if binding else None),
-        "market": cfg.market or (binding.market if binding else None),
+        "market": cfg.market or bound_market,
+        # config | shop (the bound TikTok shop's region) | None: learned on the first run
+        "market_source": "config" if cfg.market else ("shop" if bound_market else None),
         "directions": {
             "tiktok_cancel_to_magento_refund": cfg.tiktok_cancel_to_magento_refund.enabled,
             "magento_refund_to_tiktok_cancel": cfg.magento_refund_to_tiktok_cancel.enabled,
         },
         "auth": _auth_status(store, cfg),
-        "cursors": {c.stream: c.position for c in store.cursors.all(scope)},
+        "cursors": cursors,
+        "cursor_times": {
+            stream: iso_utc(pos)
+            for stream, pos in cursors.items()
+            if stream in TIME_STREAMS
+        },
         "last_cycle": _last_cycle(store, scope),
         "actions": store.ledger.counts(scope),
         # TikTok cancellations with no Magento order to refund: a wrong
@@ -55,12 +77,15 @@ def _store_status(store: Store, cfg: StoreConfig) -> dict[str, Any]:
 def _auth_status(store: Store, cfg: StoreConfig) -> dict[str, Any]:
     stored = store.tokens.get(token_scope(store, cfg))
     if stored is None:
-        return {"status": "seed" if cfg.refresh_token else "not connected"}
+        if not cfg.refresh_token:
+            return {"status": "not connected"}
+        return {"status": "seed", "access_token_in_config": bool(cfg.access_token)}
     pair = stored[0]
     return {
         "status": pair.auth_status,
         "error": pair.auth_error,
         "access_token_expire_at": pair.access_token_expire_at,
+        "access_token_expire_at_iso": iso_utc(pair.access_token_expire_at),
     }
 
 
@@ -94,30 +119,30 @@ def _entry_brief(entry: LedgerEntry) -> dict[str, Any]:
 # --------------------------------------------------------------------------- rendering
 
 
-def render_status(data: dict[str, Any], out: TextIO) -> None:
-    """The text ``cancelsync status`` prints, from ``status_data``'s result."""
+def render_status(
+    data: dict[str, Any], out: TextIO, *, now: datetime | None = None
+) -> None:
+    """The text ``cancelsync status`` prints, from ``status_data``'s result; times are
+    told relative to ``now`` (the wall clock unless given)."""
+    now = now or SystemClock().now()
     for s in data["stores"]:
-        _render_store(s, out)
+        _render_store(s, out, now)
 
 
-def _render_store(s: dict[str, Any], out: TextIO) -> None:
+def _render_store(s: dict[str, Any], out: TextIO, now: datetime) -> None:
     flag = "" if s["enabled"] else " (disabled)"
-    print(
-        f"store {s['name']}{flag}  [{s['scope']}]  market={s['market'] or '?'}",
-        file=out,
-    )
+    print(f"store {s['name']}{flag}  [{s['scope']}]", file=out)
+    print(f"  market: {_market_text(s)}", file=out)
     dirs = s["directions"]
     print(
         f"  tiktok→magento refund: {_on(dirs['tiktok_cancel_to_magento_refund'])}"
         f"   magento→tiktok cancel: {_on(dirs['magento_refund_to_tiktok_cancel'])}",
         file=out,
     )
-    auth = s["auth"]
-    error = f" ({auth['error']})" if auth.get("error") else ""
-    print(f"  auth: {auth['status']}{error}", file=out)
+    print(f"  auth: {_auth_text(s, now)}", file=out)
     for stream, pos in s["cursors"].items():
-        print(f"  cursor {stream}: {pos}", file=out)
-    print(f"  last cycle: {_cycle_text(s['last_cycle'])}", file=out)
+        print(f"  cursor {stream}: {_cursor_text(stream, pos, now)}", file=out)
+    print(f"  last cycle: {_cycle_text(s['last_cycle'], now)}", file=out)
     counts = ", ".join(f"{k} {v}" for k, v in s["actions"].items())
     print(f"  actions: {counts}", file=out)
     if s["never_imported"]:
@@ -128,8 +153,14 @@ def _render_store(s: dict[str, Any], out: TextIO) -> None:
         )
     for item in s["needs_attention"]:
         print(
-            f"  ! #{item['action_id']} {item['action']} tiktok {item['tiktok_order_id']}"
-            f" magento {item['magento_increment_id'] or '-'}: {item['reason']}",
+            f"  ! {_item_text(item)}: {item['reason']} "
+            f"(since {when(item['updated_at'], now)})",
+            file=out,
+        )
+    for item in s["failed"]:
+        print(
+            f"  failed {_item_text(item)}: {item['last_error'] or '-'} (last try "
+            f"{when(item['updated_at'], now)}; tried again automatically)",
             file=out,
         )
 
@@ -138,8 +169,78 @@ def _on(enabled: bool) -> str:
     return "on" if enabled else "off"
 
 
-def _cycle_text(last: dict[str, Any] | None) -> str:
+def _market_text(s: dict[str, Any]) -> str:
+    if not s["market"]:
+        return (
+            "learned on the first run (the TikTok shop's region); set market in the "
+            "store's config to fix it now"
+        )
+    source = {"config": " (set in the config)", "shop": " (the TikTok shop's region)"}
+    return f"{s['market']}{source.get(s.get('market_source') or '', '')}"
+
+
+def _auth_text(s: dict[str, Any], now: datetime) -> str:
+    """The token state in words, with what to do when something is needed."""
+    auth = s["auth"]
+    status = auth["status"]
+    connect = CONNECT.format(name=s["name"])
+    if status == "not connected":
+        return (
+            f"not connected — run `{connect}` (or set access_token and refresh_token "
+            "in the store's config)"
+        )
+    if status == "seed":
+        if not auth.get("access_token_in_config"):
+            return (
+                "not yet used — the refresh token from the config will be exchanged "
+                "for an access token on the first run"
+            )
+        if s["last_cycle"] is None:
+            return (
+                "not yet used — the tokens from the config are used on the first run; "
+                "the refresh token is exchanged when TikTok says the access token expired"
+            )
+        return (
+            "the tokens from the config, not rotated yet — the refresh token is "
+            "exchanged when TikTok says the access token expired"
+        )
+    if status == "reauthorize":
+        error = f" ({auth['error']})" if auth.get("error") else ""
+        return (
+            f"reauthorize{error} — TikTok refused the refresh token: the seller must "
+            f"authorize the app again in TikTok Shop, then run `{connect}`"
+        )
+    error = f" ({auth['error']})" if auth.get("error") else ""
+    expire = auth.get("access_token_expire_at")
+    if expire is None:
+        return f"{status}{error}"
+    if expire <= now.timestamp():
+        return (
+            f"{status}{error} — access token expired {when(expire, now)}; the next run "
+            "refreshes it"
+        )
+    return f"{status}{error} — access token valid until {when(expire, now)}"
+
+
+def _cursor_text(stream: str, position: int, now: datetime) -> str:
+    if stream in TIME_STREAMS:
+        return f"read up to {when(position, now)}"
+    if stream == Direction.MAGENTO_TO_TIKTOK.stream:
+        return f"read up to credit memo {position}"
+    return str(position)
+
+
+def _cycle_text(last: dict[str, Any] | None, now: datetime) -> str:
     if last is None:
         return "never"
     error = f" — {last['error']}" if last["error"] else ""
-    return f"{last['finished_at']} {last['outcome']}{error}"
+    at = when(last["finished_at"] or last["started_at"], now)
+    return f"{at} {last['outcome']}{error}"
+
+
+def _item_text(item: dict[str, Any]) -> str:
+    """``#<action id> <action> tiktok <order id> magento #<increment id>``."""
+    return (
+        f"#{item['action_id']} {item['action']} tiktok {item['tiktok_order_id'] or '-'}"
+        f" magento {magento_order(item['magento_increment_id'])}"
+    )

@@ -229,7 +229,7 @@ def test_status_reports_cursors_cycles_and_attention(config_path: Path) -> None:
     assert "store us-main  [store:us-main]" in text
     assert "cursor cancellations: 1800000000" in text
     assert "failed — magento: HTTP 503" in text
-    assert "! #1 magento_refund tiktok 576 magento 000000042: already shipped" in text
+    assert "! #1 magento_refund tiktok 576 magento #000000042: already shipped" in text
 
 
 def test_status_uses_the_bound_shop_id_as_scope(config_path: Path) -> None:
