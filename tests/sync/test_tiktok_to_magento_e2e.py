@@ -271,7 +271,7 @@ def test_dry_run_writes_nothing_and_moves_no_cursor(harness: Harness) -> None:
     rc, out = harness.run("run", "--once", "--dry-run")
 
     assert rc == 0
-    assert "would magento_refund" in out
+    assert "would refund Magento order" in out
     assert harness.memos(placed.magento_entity_id) == []
     status = harness.status()["stores"][0]
     assert status["cursors"] == {}
