@@ -266,7 +266,13 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     sandbox.add_argument(
         "--write-config", type=Path, metavar="PATH",
-        help="also write the config to PATH",
+        help="also write the config to PATH (mode 0600; a fresh database each start)",
+    )  # fmt: skip
+    sandbox.add_argument(
+        "--scenario", metavar="NAME",
+        help="what has already happened when it starts: buyer-cancel (the default in "
+        "the background), partial-refund, shipped, backlog or none (the default at the "
+        "prompt); `--scenario list` says what each one is",
     )  # fmt: skip
     for p in commands:
         _global_options(p, on_command=True)

@@ -265,50 +265,26 @@ def status(config: Config, out: TextIO, *, as_json: bool) -> int:
 
 
 def explain(config: Config, out: TextIO, order_ref: str) -> int:
+    """One order's story (``cancelsync.explain``); exit 1 when nothing is recorded."""
+    from cancelsync import explain as story
+    from cancelsync.clock import SystemClock
+
     with closing(open_store(config)) as store:
-        link, entries, events = _order_history(store, order_ref)
-    if not entries and not events and link is None:
+        found = story.gather(store, order_ref)
+    if found is None:
         print(f"nothing recorded for order {order_ref}", file=out)
         return EXIT_FAILURE
-    if link:
-        print(
-            f"TikTok order {link.tiktok_order_id} ↔ Magento order "
-            f"#{link.magento_increment_id} (entity {link.magento_entity_id})",
-            file=out,
-        )
-    print("timeline:", file=out)
-    for ev in events:
-        action = f" [#{ev.action_id}]" if ev.action_id else ""
-        print(f"  {ev.at}  {ev.kind:<10}{action} {ev.message}", file=out)
-    print("actions:", file=out)
-    for e in entries:
-        remote = f" remote={e.remote_id}" if e.remote_id else ""
-        print(
-            f"  #{e.action_id} {e.action} ({e.direction}) {e.state}{remote} "
-            f"attempts={e.attempts} reason={e.reason or '-'}"
-            + (f" error={e.last_error}" if e.last_error else ""),
-            file=out,
-        )
+    story.render(found, out, SystemClock().now())
     return EXIT_OK
 
 
 def _order_history(
     store: Store, order_ref: str
 ) -> tuple[Link | None, list[LedgerEntry], list[TimelineEvent]]:
-    """The link, ledger rows and timeline of a TikTok order id or Magento increment id."""
-    link = store.links.find_link(order_ref) or store.links.find_by_increment(order_ref)
-    tiktok_id = link.tiktok_order_id if link else order_ref
-    entries = store.ledger.for_order(tiktok_id)
-    if link and link.magento_increment_id:
-        seen = {e.action_id for e in entries}
-        entries += [
-            e for e in store.ledger.for_order(link.magento_increment_id)
-            if e.action_id not in seen
-        ]  # fmt: skip
-    events = store.timeline.for_order(
-        tiktok_id, link.magento_entity_id if link else None, order_ref
-    )
-    return link, entries, events
+    """The link, ledger rows and timeline of an order (``resync`` and the web use it)."""
+    from cancelsync.explain import order_history
+
+    return order_history(store, order_ref)
 
 
 # --------------------------------------------------------------------------- retry

@@ -1,12 +1,14 @@
-"""The demo's seeded orders and before/after snapshots of both sides of an order.
+"""The demo's seeded orders, the sandbox's scenarios, and snapshots of both sides of an order.
 
-Shared by the scripted demo (``sandbox.demo``) and the interactive sandbox
-(``sandbox.prompt``).
+Shared by the scripted demo (``sandbox.demo``) and ``cancelsync sandbox``
+(``sandbox.prompt``). A scenario (``SCENARIOS``) is what has already happened when the
+sandbox comes up, so that ``run --once``, ``status`` and ``explain`` have something to
+show even when nobody is at the prompt.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +57,127 @@ def seed_orders(sb: Sandbox) -> list[DemoOrder]:
         DemoOrder(key, title, lines, sb.place_order(lines))
         for key, title, lines in SEED_ORDERS
     ]
+
+
+# --------------------------------------------------------------------------- scenarios
+
+BACKLOG_ORDERS = 120
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A story ``cancelsync sandbox --scenario NAME`` sets up before it serves."""
+
+    name: str
+    summary: str  # one line for ``--scenario list``
+    expect: str  # what the first ``run --once`` should do
+    # Makes the events happen (it may place more orders into the list); returns the
+    # order worth an ``explain`` (None: nothing has happened to any).
+    play: Callable[[Sandbox, list[DemoOrder]], DemoOrder | None]
+
+
+def _by_key(orders: Sequence[DemoOrder], key: str) -> DemoOrder:
+    return next(o for o in orders if o.key == key)
+
+
+def _play_none(sb: Sandbox, orders: list[DemoOrder]) -> DemoOrder | None:
+    return None
+
+
+def _play_buyer_cancel(sb: Sandbox, orders: list[DemoOrder]) -> DemoOrder:
+    tee, hoodie, line = (_by_key(orders, k) for k in ("buyer", "system", "line"))
+    sb.tiktok.buyer_cancel(tee.placed.tiktok_order_id)
+    sb.tiktok.buyer_cancel(hoodie.placed.tiktok_order_id)
+    cap_lines = [
+        item["id"]
+        for item in sb.tiktok.order(line.placed.tiktok_order_id)["line_items"]
+        if item["seller_sku"] == "CAP-NVY"
+    ]
+    sb.tiktok.buyer_cancel(line.placed.tiktok_order_id, line_ids=cap_lines)
+    return tee
+
+
+def _play_partial_refund(sb: Sandbox, orders: list[DemoOrder]) -> DemoOrder:
+    line = _by_key(orders, "line")
+    sb.magento.create_credit_memo(
+        line.placed.magento_entity_id,
+        {"MUG-WHT": 2},
+        shipping_amount=0,
+        comment="merchant refunded the mugs only",
+    )
+    return line
+
+
+def _play_shipped(sb: Sandbox, orders: list[DemoOrder]) -> DemoOrder:
+    shipped = _by_key(orders, "shipped")
+    sb.tiktok.ship(shipped.placed.tiktok_order_id)
+    sb.magento.ship_order(shipped.placed.magento_entity_id)
+    sb.magento.create_credit_memo(
+        shipped.placed.magento_entity_id,
+        None,
+        comment="merchant refunded after shipping",
+    )
+    return shipped
+
+
+def _play_backlog(sb: Sandbox, orders: list[DemoOrder]) -> DemoOrder:
+    start = len(orders)
+    for n in range(1, BACKLOG_ORDERS + 1):
+        sku = f"BACKLOG-{n % 7 + 1}"
+        lines: tuple[Line, ...] = ({"sku": sku, "qty": 1, "price": 9.0 + n % 5},)
+        order = DemoOrder(f"backlog-{n}", f"1 x {sku}", lines, sb.place_order(lines))
+        sb.tiktok.buyer_cancel(order.placed.tiktok_order_id)
+        orders.append(order)
+    return orders[start]
+
+
+SCENARIOS: dict[str, Scenario] = {
+    s.name: s
+    for s in (
+        Scenario(
+            "buyer-cancel",
+            "buyers cancelled two orders and one line on TikTok (the default in the "
+            "background)",
+            "3 Magento credit memos: 2 whole orders and the cap line",
+            _play_buyer_cancel,
+        ),
+        Scenario(
+            "partial-refund",
+            "the merchant refunded part of an order in Magento (the mugs, not the cap)",
+            "no write; the partial credit memo needs attention "
+            '(partial_refunds = "report"), so it exits 1',
+            _play_partial_refund,
+        ),
+        Scenario(
+            "shipped",
+            "the merchant refunded a shipped order in Magento; TikTok cannot cancel it",
+            "no write; the TikTok cancel needs attention (the order is IN_TRANSIT), "
+            "so it exits 1",
+            _play_shipped,
+        ),
+        Scenario(
+            "backlog",
+            f"buyers cancelled {BACKLOG_ORDERS} more orders on TikTok (paging, speed)",
+            f"{BACKLOG_ORDERS} Magento credit memos",
+            _play_backlog,
+        ),
+        Scenario(
+            "none",
+            "nothing has happened yet: you play buyer and merchant at the prompt "
+            "(its default)",
+            "nothing to do until you make something happen",
+            _play_none,
+        ),
+    )
+}
+DEFAULT_SCENARIO = "buyer-cancel"
+INTERACTIVE_SCENARIO = "none"
+
+
+def scenario_list() -> str:
+    """One line per scenario, for ``--scenario list``."""
+    width = max(len(name) for name in SCENARIOS)
+    return "\n".join(f"  {s.name:<{width}}  {s.summary}" for s in SCENARIOS.values())
 
 
 # --------------------------------------------------------------------------- snapshots
