@@ -215,6 +215,7 @@ def sandbox(args: Any, out: TextIO) -> int:
         magento_port=args.magento_port,
         tiktok_port=args.tiktok_port,
         write_config=args.write_config,
+        scenario=args.scenario,
     )
 
 
