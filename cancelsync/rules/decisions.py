@@ -99,7 +99,41 @@ class ApproveRequestPlan:
     kind = "tiktok_approve"
 
 
-Plan = RefundPlan | MagentoCancelPlan | TikTokCancelPlan | ApproveRequestPlan
+@dataclass(frozen=True)
+class HoldPlan:
+    """Put a Magento order on hold while the buyer's cancellation request is pending.
+
+    ``comment`` carries ``hold_marker(tiktok_cancel_id)``: it is posted before the hold,
+    so an order found held with it was held by cancelsync (after a crash, a lost reply
+    or a lost database), and only such an order is ever released.
+    """
+
+    magento_entity_id: int
+    tiktok_cancel_id: str
+    comment: str
+
+    kind = "magento_hold"
+
+
+@dataclass(frozen=True)
+class ReleasePlan:
+    """Take cancelsync's own hold off a Magento order (``orders/{id}/unhold``)."""
+
+    magento_entity_id: int
+    tiktok_cancel_id: str
+    comment: str
+
+    kind = "magento_unhold"
+
+
+Plan = (
+    RefundPlan
+    | MagentoCancelPlan
+    | TikTokCancelPlan
+    | ApproveRequestPlan
+    | HoldPlan
+    | ReleasePlan
+)
 
 
 @dataclass(frozen=True)
@@ -132,6 +166,8 @@ class Code(StrEnum):
     MISMATCH = "mismatch"  # the two platforms disagree on lines, quantities or money
     REASON = "reason"  # no usable cancel reason key
     UNREADABLE = "unreadable"  # a payload cancelsync cannot read
+    HELD = "held"  # the order carries cancelsync's hold (found by its marker)
+    NOT_OUR_HOLD = "not_our_hold"  # on hold by someone else: never released by us
     OTHER = "other"
 
 
@@ -171,6 +207,16 @@ MARKER_PREFIX = "[cancelsync:"
 def marker(tiktok_cancel_id: str) -> str:
     """The tag our Magento comments carry, recognised later (echo guard, reconciliation)."""
     return f"{MARKER_PREFIX}{tiktok_cancel_id}]"
+
+
+def hold_marker(tiktok_cancel_id: str) -> str:
+    """The tag of the order comment cancelsync posts when it holds an order."""
+    return f"{MARKER_PREFIX}hold:{tiktok_cancel_id}]"
+
+
+def release_marker(tiktok_cancel_id: str) -> str:
+    """The tag of the order comment cancelsync posts when it releases its hold."""
+    return f"{MARKER_PREFIX}release:{tiktok_cancel_id}]"
 
 
 def has_marker(

@@ -77,6 +77,10 @@ class MagentoPort(Protocol):
 
     def add_order_comment(self, magento_entity_id: int, comment: str) -> None: ...
 
+    def hold_order(self, magento_entity_id: int) -> None: ...
+
+    def unhold_order(self, magento_entity_id: int) -> None: ...
+
 
 class TikTokPort(Protocol):
     """TikTok Shop reads and writes used by both directions."""

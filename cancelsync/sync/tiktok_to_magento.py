@@ -60,6 +60,7 @@ from cancelsync.rules.decisions import (
 from cancelsync.store import Link, LinkConflictError
 from cancelsync.sync import seen
 from cancelsync.sync.engine import Engine, Event
+from cancelsync.sync.holds import Holds
 from cancelsync.sync.ports import MagentoPort, TikTokPort
 from cancelsync.sync.reads import BatchedReads
 from cancelsync.sync.scan import CursorScan, unkeyed
@@ -97,6 +98,9 @@ class TikTokToMagento:
             lambda ids: self.magento.credit_memos_for_orders(ids),
             lambda i: self.magento.credit_memos_for_order(i),
         )  # fmt: skip
+        # hold_on_request: pending buyer requests hold the Magento order.
+        self.holds = Holds(engine, shop_id=shop_id, magento=magento,
+                           read_order=self._orders.get, forget_order=self._orders.forget)  # fmt: skip
 
     # ------------------------------------------------------------------ discovery
 
@@ -246,7 +250,10 @@ class TikTokToMagento:
             seen.add(c.cancel_id)
             self.engine.report.counts["seen"] += 1
             if not c.accepted:
-                continue  # pending requests and withdrawn ones: no row; seen again later
+                # Pending and withdrawn requests: work only for holds (``sync.holds``).
+                if self.holds.needs_work(c):
+                    todo.append(c)
+                continue
             if self.engine.entry(refund_key(self.shop_id, c.cancel_id)) is not None:
                 continue  # decided before (final) or owned by the retry pass
             todo.append(c)
@@ -495,9 +502,17 @@ class TikTokToMagento:
     ) -> None:
         """Gather the facts of one cancellation; the rules decide, the engine applies."""
         engine = self.engine
-        self._decided_orders.add(c.tiktok_order_id)
         resolved = link if isinstance(link, Link) else None
         event = seen.add(self.event_for(c, resolved), seen.tiktok_order(tiktok_order))
+        entity_id = resolved.magento_entity_id if resolved else None
+        if not c.accepted:
+            self.holds.on_request(c, event, entity_id)
+            return
+        self._decided_orders.add(c.tiktok_order_id)
+        # cancelsync's own hold comes off first, whatever is decided next (an echo of
+        # our approval included): Magento refuses a credit memo on a held order.
+        if entity_id is not None and not self.holds.released(c, event, entity_id):
+            return
         facts = rules.CancellationFacts(c, self.caused_by_us(c), tiktok_order)
         if isinstance(link, rules.LinkFacts):
             link_facts = link
@@ -519,6 +534,7 @@ class TikTokToMagento:
             return
         facts = self._with_marker(facts, order)
         event = seen.add(event, seen.magento_order(order))
+        order = self.holds.for_planning(order)
         decision = rules.decide_refund(facts, order, self.settings)
         plan = decision.plan if isinstance(decision, Apply) else None
         if isinstance(plan, RefundPlan) and rules.amount_mismatch(

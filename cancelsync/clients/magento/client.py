@@ -502,6 +502,24 @@ class MagentoClient:
                 platform=PLATFORM,
             )
 
+    def hold_order(self, magento_entity_id: int) -> None:
+        """``POST orders/{id}/hold``: Magento answers ``true``, or 400 "A hold action is
+        not available." when ``canHold()`` is false (already on hold, payment review,
+        canceled, complete or closed)."""
+        self._expect_true("hold", magento_entity_id)
+
+    def unhold_order(self, magento_entity_id: int) -> None:
+        """``POST orders/{id}/unhold``: ``true``, or 400 "You cannot remove the hold."
+        when the order is not on hold."""
+        self._expect_true("unhold", magento_entity_id)
+
+    def _expect_true(self, action: str, magento_entity_id: int) -> None:
+        reply = self._post(f"orders/{int(magento_entity_id)}/{action}", None)
+        if reply is not True:
+            raise DataError(
+                f"magento {action} of order {magento_entity_id}: got {reply!r}"
+            )
+
     # ------------------------------------------------------------------ modules
 
     def list_modules(self) -> list[str]:

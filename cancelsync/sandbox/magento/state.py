@@ -177,6 +177,11 @@ class MagentoState:
         order.updated_at = self.now()
 
     def hold(self, order_id: int) -> None:
+        """``OrderManagement::hold`` → ``Order::hold()`` (M2 ``Sales/Model/Order.php``):
+        refused with "A hold action is not available." when ``canHold()`` is false
+        (payment review, canceled, complete, closed or already holded); otherwise the
+        state and status are kept in ``hold_before_*`` and become ``holded``. No status
+        history comment is added (the REST call returns ``true`` and nothing else)."""
         order = self.get_order(order_id)
         if order.state in (
             "payment_review",
@@ -191,6 +196,8 @@ class MagentoState:
         order.updated_at = self.now()
 
     def unhold(self, order_id: int) -> None:
+        """``Order::unhold()``: "You cannot remove the hold." unless ``canUnhold()``
+        (state ``holded``); the ``hold_before_*`` state and status come back."""
         order = self.get_order(order_id)
         if order.state != "holded":
             raise bad_request(UNHOLD_NOT_AVAILABLE)

@@ -1,0 +1,255 @@
+"""Direction B's holds: the I/O side of ``cancelsync.rules.holds``.
+
+A buyer's cancellation request comes from the same cancellation search the cycle already
+makes (a record still ``CANCELLATION_REQUEST_PENDING``): no extra polling. Each hold and
+each release is one ledger action with its own key, so the exactly-once protocol of the
+engine applies to them like to any refund:
+
+- ``hold:<shop id>:<cancel id>`` (``magento_hold``): ``done`` means cancelsync holds the
+  order for that request; ``skipped`` (someone else's hold, nothing to hold) and
+  ``needs_attention`` (shipped) mean it does not.
+- ``release:<shop id>:<cancel id>`` (``magento_unhold``): the hold of that request taken
+  off, once the request was rejected, withdrawn or accepted (the refund then follows, as
+  Magento refuses a credit memo on a held order).
+
+The hold's order comment is posted before the hold and carries ``hold_marker``; the
+re-read after an unknown outcome (a lost reply, a crash between the hold and its ledger
+update, a lost database) counts an order as held by cancelsync only when it is on hold
+*and* carries that marker. Just before holding, the order is read again, so a hold the
+merchant placed after the page was read is never taken for ours. One window is left: a
+merchant who holds the order in the milliseconds between that read and our hold. Our hold
+is then refused, and the marker already posted makes the re-read count the hold as ours:
+on reject it would be released.
+
+A request answered while its hold is unconfirmed (a send whose outcome is not known yet,
+still inside its settle time) waits: the hold row stays open, and the retry pass re-drives
+the cancellation once the row is due (re-read first, then release, then refund).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from cancelsync.errors import FatalApiError
+from cancelsync.models import MagentoOrder, TikTokCancellation
+from cancelsync.rules import holds as rules
+from cancelsync.rules.decisions import (
+    Code,
+    Done,
+    HoldPlan,
+    Plan,
+    ReleasePlan,
+    Skip,
+    hold_marker,
+)
+from cancelsync.store import LedgerEntry
+from cancelsync.store.db import iso
+from cancelsync.sync.engine import FINAL_STATES, Engine, Event
+from cancelsync.sync.ports import MagentoPort
+
+HOLD_ACTION = HoldPlan.kind
+RELEASE_ACTION = ReleasePlan.kind
+
+
+def hold_key(shop_id: str, cancel_id: str) -> str:
+    return f"hold:{shop_id}:{cancel_id}"
+
+
+def release_key(shop_id: str, cancel_id: str) -> str:
+    return f"release:{shop_id}:{cancel_id}"
+
+
+class Holds:
+    """Holds and releases of one store's Magento orders, for direction B."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        shop_id: str,
+        magento: MagentoPort,
+        read_order: Callable[[int], MagentoOrder | None],
+        forget_order: Callable[[int], None],
+    ) -> None:
+        self.engine = engine
+        self.shop_id = shop_id
+        self.magento = magento
+        self.enabled = engine.cfg.tiktok_cancel_to_magento_refund.hold_on_request
+        self._read_order = read_order  # the page's batched reads
+        self._forget_order = forget_order
+        # Orders a dry run planned to release: planned as if released.
+        self.planned_releases: set[int] = set()
+
+    # ------------------------------------------------------------------ which records
+
+    def needs_work(self, c: TikTokCancellation) -> bool:
+        """Whether a record that is not an accepted cancellation has hold work: a pending
+        buyer request not yet held, or a closed one whose hold is still on."""
+        if rules.is_buyer_request(c):
+            return self.enabled and self.engine.entry(self._hold(c.cancel_id)) is None
+        if c.pending:
+            return False  # a seller's own request: nothing to hold
+        return any(
+            self._release_open(e)
+            for e in self._holds_of(c.tiktok_order_id, c.cancel_id)
+        )
+
+    def _hold(self, cancel_id: str) -> str:
+        return hold_key(self.shop_id, cancel_id)
+
+    def _release(self, cancel_id: str) -> str:
+        return release_key(self.shop_id, cancel_id)
+
+    def _holds_of(
+        self, tiktok_order_id: str, cancel_id: str | None = None
+    ) -> list[LedgerEntry]:
+        """The hold rows of a TikTok order (or of one of its requests)."""
+        prefix = self._hold("")
+        return [
+            e for e in self.engine.store.ledger.for_tiktok_order(tiktok_order_id)
+            if e.idempotency_key.startswith(prefix)
+            and (cancel_id is None or e.tiktok_cancel_id == cancel_id)
+        ]  # fmt: skip
+
+    def _release_open(self, hold: LedgerEntry) -> bool:
+        """The hold is (or may be) on and its release is not finished."""
+        if hold.state not in FINAL_STATES:
+            return True  # unconfirmed: settled first
+        if hold.state != "done":
+            return False  # never held by cancelsync
+        release = self.engine.entry(self._release(hold.tiktok_cancel_id or ""))
+        return release is None or release.state not in FINAL_STATES
+
+    # ------------------------------------------------------------------ decisions
+
+    def on_request(
+        self, c: TikTokCancellation, event: Event, order_id: int | None
+    ) -> None:
+        """A record that is not an accepted cancellation: hold the order while a buyer's
+        request is pending; release cancelsync's hold once it was rejected or withdrawn.
+        ``order_id``: the linked Magento order (``None``: not linked, nothing to hold)."""
+        if order_id is None:
+            return  # not imported / ambiguous: the refund, if any, reports it
+        if rules.is_buyer_request(c):
+            if not self.enabled:
+                return
+            order = self._order(order_id)
+            if order is None:
+                return
+            hold_event = self._event(event, self._hold(c.cancel_id))
+            self.engine.apply(hold_event, rules.decide_hold(c, order), self.execute,
+                              self.reconcile)  # fmt: skip
+            return
+        self.released(c, event, order_id)
+
+    def released(self, c: TikTokCancellation, event: Event, order_id: int) -> bool:
+        """Take off every hold cancelsync put on the order for this TikTok order's
+        requests (for an accepted cancellation: before its refund). True when none of
+        ours is left on; False when one is unconfirmed or its release did not complete
+        (its open row is re-driven by the retry pass, and the refund with it)."""
+        holds = [e for e in self._holds_of(c.tiktok_order_id) if self._release_open(e)]
+        if not c.accepted:
+            holds = [e for e in holds if e.tiktok_cancel_id == c.cancel_id]
+        if not holds:
+            return True
+        self._forget_order(order_id)
+        order = self._order(order_id)
+        if order is None:
+            return True  # gone: the refund's own read reports it
+        for hold in holds:
+            held_for = hold.tiktok_cancel_id or ""
+            if hold.state not in FINAL_STATES and not self._settle(hold, event, order):
+                return False
+            if not self._held_by_us(held_for):
+                continue
+            key = self._release(held_for)
+            decision = rules.decide_release(c, order, held_for=held_for)
+            self.engine.apply(self._event(event, key), decision, self.execute,
+                              self.reconcile)  # fmt: skip
+            if self.engine.dry_run:
+                self.planned_releases.add(order_id)
+                continue
+            self.engine.wait_for(event.ids)
+            release = self.engine.entry(key)
+            if release is None or release.state != "done":
+                return False
+        self._forget_order(order_id)
+        return True
+
+    def _held_by_us(self, cancel_id: str) -> bool:
+        hold = self.engine.entry(self._hold(cancel_id))
+        return hold is not None and hold.state == "done"
+
+    def _settle(self, hold: LedgerEntry, event: Event, order: MagentoOrder) -> bool:
+        """A hold whose outcome is not known yet, for a request no longer pending: decide
+        from the order (on hold with our marker, or not). False while a send may still
+        be in flight (inside its settle time): it is looked at again when due."""
+        now = iso(self.engine.clock.now())
+        if hold.next_attempt_at is not None and hold.next_attempt_at > now:
+            return False
+        held_for = hold.tiktok_cancel_id or ""
+        hold_event = self._event(event, self._hold(held_for))
+        if rules.carries_our_hold(order, held_for):
+            decision: Done | Skip = Done(
+                "the order carries cancelsync's hold (found on re-read)", Code.HELD
+            )
+        else:
+            decision = Skip(
+                "the request was answered before the hold was confirmed; the order is "
+                "not on hold by cancelsync",
+                Code.OTHER,
+            )
+        self.engine.record(hold_event, decision)
+        return True
+
+    def _order(self, order_id: int) -> MagentoOrder | None:
+        return self._read_order(order_id)
+
+    def _event(self, event: Event, key: str) -> Event:
+        action = HOLD_ACTION if key.startswith("hold:") else RELEASE_ACTION
+        return replace(event, key=key, default_action=action)
+
+    def for_planning(self, order: MagentoOrder) -> MagentoOrder:
+        """A dry run plans the refund as if its planned release had happened."""
+        if order.magento_entity_id in self.planned_releases:
+            return replace(order, state="processing", status="processing")
+        return order
+
+    # ------------------------------------------------------------------ I/O for plans
+
+    def execute(self, plan: Plan) -> str:
+        if isinstance(plan, HoldPlan):
+            entity_id = plan.magento_entity_id
+            # Read again just before: a hold placed since the page was read is the
+            # merchant's, never taken for ours.
+            order = self.magento.get_order(entity_id)
+            if rules.carries_our_hold(order, plan.tiktok_cancel_id):
+                return "held"
+            if order.state == "holded":
+                raise FatalApiError(
+                    f"Magento order #{order.magento_increment_id} was put on hold by "
+                    "someone else meanwhile; cancelsync leaves that hold alone",
+                    platform="magento",
+                )
+            if hold_marker(plan.tiktok_cancel_id) not in " ".join(order.comments):
+                self.magento.add_order_comment(entity_id, plan.comment)
+            self.magento.hold_order(entity_id)
+            return "held"
+        if isinstance(plan, ReleasePlan):
+            self.magento.unhold_order(plan.magento_entity_id)
+            self.magento.add_order_comment(plan.magento_entity_id, plan.comment)
+            return "released"
+        raise TypeError(f"holds cannot execute {plan.kind}")
+
+    def reconcile(self, plan: Plan) -> str | None:
+        """Is the effect there? Held with our marker; or no longer on hold."""
+        if isinstance(plan, HoldPlan):
+            order = self.magento.get_order(plan.magento_entity_id)
+            return (
+                "held" if rules.carries_our_hold(order, plan.tiktok_cancel_id) else None
+            )
+        if isinstance(plan, ReleasePlan):
+            order = self.magento.get_order(plan.magento_entity_id)
+            return "released" if order.state != "holded" else None
+        return None
