@@ -18,6 +18,8 @@ person must answer the request (it needs attention).
 
 from __future__ import annotations
 
+import re
+
 from cancelsync.models import MagentoOrder, TikTokCancellation
 from cancelsync.rules.decisions import (
     Apply,
@@ -33,6 +35,7 @@ from cancelsync.rules.decisions import (
 )
 
 BUYER_REQUEST = "BUYER_CANCEL"
+_HOLD_MARKER = re.compile(re.escape(hold_marker("")[:-1]) + r"([^\]\s]+)\]")
 
 
 def is_buyer_request(c: TikTokCancellation) -> bool:
@@ -54,6 +57,14 @@ def carries_our_hold(order: MagentoOrder, tiktok_cancel_id: str) -> bool:
     return order.state == "holded" and any(
         hold_marker(tiktok_cancel_id) in (c or "") for c in order.comments
     )
+
+
+def marked_holds(order: MagentoOrder) -> list[str]:
+    """The requests whose hold marker the order's comments carry without a release
+    marker (cancelsync held the order for them and has not released it)."""
+    text = " ".join(c or "" for c in order.comments)
+    held = dict.fromkeys(_HOLD_MARKER.findall(text))
+    return [cid for cid in held if release_marker(cid) not in text]
 
 
 def shipped(order: MagentoOrder) -> bool:

@@ -90,10 +90,12 @@ class Holds:
             return self.enabled and self.engine.entry(self._hold(c.cancel_id)) is None
         if c.pending:
             return False  # a seller's own request: nothing to hold
-        return any(
-            self._release_open(e)
-            for e in self._holds_of(c.tiktok_order_id, c.cancel_id)
-        )
+        holds = self._holds_of(c.tiktok_order_id, c.cancel_id)
+        if not holds:
+            # A closed buyer request this database has no hold row for: a lost
+            # database may have forgotten our hold (the order's comments tell).
+            return self.enabled and c.cancel_type == rules.BUYER_REQUEST
+        return any(self._release_open(e) for e in holds)
 
     def _hold(self, cancel_id: str) -> str:
         return hold_key(self.shop_id, cancel_id)
@@ -148,15 +150,18 @@ class Holds:
         requests (for an accepted cancellation: before its refund). True when none of
         ours is left on; False when one is unconfirmed or its release did not complete
         (its open row is re-driven by the retry pass, and the refund with it)."""
-        holds = [e for e in self._holds_of(c.tiktok_order_id) if self._release_open(e)]
-        if not c.accepted:
-            holds = [e for e in holds if e.tiktok_cancel_id == c.cancel_id]
-        if not holds:
-            return True
-        self._forget_order(order_id)
+        mine = None if c.accepted else c.cancel_id
+        holds = [e for e in self._holds_of(c.tiktok_order_id, mine)
+                 if self._release_open(e)]  # fmt: skip
+        if holds:
+            self._forget_order(order_id)  # read afresh before releasing
         order = self._order(order_id)
         if order is None:
             return True  # gone: the refund's own read reports it
+        if not holds:
+            holds = self._lost_holds(event, order, mine)
+            if not holds:
+                return True
         for hold in holds:
             held_for = hold.tiktok_cancel_id or ""
             if hold.state not in FINAL_STATES and not self._settle(hold, event, order):
@@ -176,6 +181,38 @@ class Holds:
                 return False
         self._forget_order(order_id)
         return True
+
+    def _lost_holds(
+        self, event: Event, order: MagentoOrder, cancel_id: str | None
+    ) -> list[LedgerEntry]:
+        """Holds of ours this database has no row for (it was lost or replaced): the
+        order is on hold and a comment carries our hold marker with no release marker
+        after it. Each is recorded done (ours) so that it is released like any other."""
+        if order.state != "holded":
+            return []
+        found = []
+        for held_for in rules.marked_holds(order):
+            if cancel_id is not None and held_for != cancel_id:
+                continue
+            if self.engine.entry(self._hold(held_for)) is not None:
+                continue
+            self.engine.report.counts["found_on_remote"] += 1
+            self.engine.log.warning(
+                "hold.found_on_magento", tiktok_cancel_id=held_for,
+                magento_increment_id=order.magento_increment_id,
+                hint="this database has no record of that hold: it was replaced or "
+                "lost, or another cancelsync worker syncs this store",
+            )  # fmt: skip
+            hold_event = self._event(event, self._hold(held_for))
+            self.engine.record(hold_event, Done(
+                f"Magento order #{order.magento_increment_id} carries cancelsync's "
+                f"hold ({hold_marker(held_for)}) that this database had no record of",
+                Code.HELD,
+            ))  # fmt: skip
+            entry = self.engine.entry(self._hold(held_for))
+            if entry is not None:
+                found.append(entry)
+        return found
 
     def _held_by_us(self, cancel_id: str) -> bool:
         hold = self.engine.entry(self._hold(cancel_id))

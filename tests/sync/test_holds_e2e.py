@@ -9,6 +9,7 @@ update, the dry run, and direction A's approval flow.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -317,3 +318,52 @@ def test_approval_by_credit_memo_after_unholding_releases_nothing_twice(
     release = _row(harness, "release:")
     assert release.state == "done"
     assert "no longer on hold" in (release.reason or "")
+
+
+def _lose_database(harness: Harness) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{harness.folder / 'cancelsync.db'}{suffix}").unlink(missing_ok=True)
+
+
+@pytest.mark.parametrize("answer", ["reject", "accept"])
+def test_a_lost_database_still_releases_our_hold_from_its_marker(
+    harness: Harness, answer: str
+) -> None:
+    """The order comment's marker tells a fresh database the hold is cancelsync's:
+    released on reject; released then refunded once on accept."""
+    placed, cancel_id = _pending(harness)
+    harness.run("run", "--once")
+    assert _state(harness, placed) == "holded"
+    _lose_database(harness)
+    if answer == "reject":
+        harness.sb.tiktok.seller_center_reject(cancel_id)
+    else:
+        harness.sb.tiktok.seller_center_approve(cancel_id)
+
+    rc, _ = harness.run("run", "--once")
+
+    assert rc == 0
+    assert _posts(harness, UNHOLD) == 1
+    assert _row(harness, "hold:").reason_code == "held"
+    assert _row(harness, "release:").state == "done"
+    memos = harness.memos(placed.magento_entity_id)
+    if answer == "reject":
+        assert _state(harness, placed) == "processing"
+        assert memos == []
+    else:
+        assert _state(harness, placed) == "closed"
+        assert len(memos) == 1
+
+
+def test_a_lost_database_never_releases_the_merchants_hold(harness: Harness) -> None:
+    placed, cancel_id = _pending(harness)
+    harness.sb.magento.hold_order(placed.magento_entity_id)
+    harness.run("run", "--once")
+    _lose_database(harness)
+    harness.sb.tiktok.seller_center_reject(cancel_id)
+
+    rc, _ = harness.run("run", "--once")
+
+    assert rc == 0
+    assert _posts(harness, UNHOLD) == 0
+    assert _state(harness, placed) == "holded"
