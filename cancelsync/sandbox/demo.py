@@ -29,6 +29,11 @@ import structlog
 
 from cancelsync.cli import main as cli_main
 from cancelsync.config import load_config
+from cancelsync.sandbox.demo_live import (
+    LATENCY_GOAL_SECONDS,
+    LiveFigures,
+    react_in_seconds,
+)
 from cancelsync.sandbox.harness import Sandbox
 from cancelsync.sandbox.seed import DemoOrder, Snapshot, seed_orders, snapshot
 from cancelsync.store import Store
@@ -108,6 +113,7 @@ class DemoResult:
     second: RunFigures
     status_text: str
     status: dict[str, Any]
+    live: LiveFigures
     problems: list[str]
 
 
@@ -147,7 +153,7 @@ def run_demo(out: TextIO, workdir: Path) -> DemoResult:
     config_path = workdir / "cancelsync.toml"
     log_path = workdir / "cancelsync.log"
     with Sandbox() as sb, log_path.open("a", encoding="utf-8") as log_file:
-        sb.add_store("us-main", refund_to_cancel=True)
+        sb.add_store("us-main", refund_to_cancel=True, hold_on_request=True)
         sb.write_config(config_path, **_order_center(workdir))
         database = load_config(config_path).worker.database
         cli = _Cli(sb, config_path, log_file)
@@ -157,8 +163,8 @@ def run_demo(out: TextIO, workdir: Path) -> DemoResult:
                f"TikTok Shop simulator {sb.tiktok_server.url}")  # fmt: skip
         p.line(f"work folder {workdir}: config {config_path.name}, database "
                f"{database.name}, JSON logs {log_path.name}")  # fmt: skip
-        p.line("store us-main: TikTok cancel → Magento refund ON (restock), "
-               "Magento refund → TikTok cancel ON")  # fmt: skip
+        p.line("store us-main: TikTok cancel → Magento refund ON (restock, "
+               "hold_on_request), Magento refund → TikTok cancel ON")  # fmt: skip
         orders = seed_orders(sb)
         before = _set_the_scene(p, sb, orders)
 
@@ -189,7 +195,9 @@ def run_demo(out: TextIO, workdir: Path) -> DemoResult:
                f"{second.writes} write(s); both stores "
                + ("unchanged: nothing new, nothing done twice"
                   if unchanged and second.writes == 0 else "CHANGED"))  # fmt: skip
-        problems = _check(outcomes, first, second, unchanged)
+        p.title("7. React in seconds: the service, TikTok webhooks and a held order")
+        live = react_in_seconds(sb, workdir, log_file, say=p.line)
+        problems = _check(outcomes, first, second, unchanged) + _check_live(live)
         _print_try(p, config_path, log_path, outcomes["shipped"].order, problems)
         p.title("Order center for this data (the page for people; Ctrl-C stops it)")
         p.line(f".venv/bin/python -m cancelsync.web --config {config_path}")
@@ -204,6 +212,7 @@ def run_demo(out: TextIO, workdir: Path) -> DemoResult:
         second=second,
         status_text=status_text,
         status=status,
+        live=live,
         problems=problems,
     )
 
@@ -341,6 +350,21 @@ def _check(
         second.exit_code == 0, f"second run: exit code {second.exit_code}, expected 0"
     )
     expect(second.writes == 0 and unchanged, "second run: should change nothing")
+    return problems
+
+
+def _check_live(live: LiveFigures) -> list[str]:
+    """The webhook act's promises: hold and refund each within the goal, once."""
+    problems = []
+    for what, seconds in (("hold", live.hold_seconds), ("refund", live.refund_seconds)):
+        if seconds is None or seconds > LATENCY_GOAL_SECONDS:
+            problems.append(f"webhooks: the {what} should follow within "
+                            f"{LATENCY_GOAL_SECONDS:g} s (took {seconds})")  # fmt: skip
+    if live.memos != 1 or live.final_state != "closed":
+        problems.append(f"webhooks: the requested order should be closed with one credit "
+                        f"memo (state {live.final_state}, {live.memos} memos)")  # fmt: skip
+    if live.service_exit != 0:
+        problems.append(f"webhooks: the service exited {live.service_exit} on SIGTERM")
     return problems
 
 
