@@ -78,7 +78,10 @@ class ApiError(CancelSyncError):
         self.hint = hint
         super().__init__(self._render())
 
-    def _render(self) -> str:
+    @property
+    def summary(self) -> str:
+        """The message with its status, code and request id, without the resolution:
+        for a caller that shows the hint once, on a line of its own (``check``)."""
         parts = [f"{self.platform}: {self.message}" if self.platform else self.message]
         details = []
         if self.status is not None:
@@ -89,7 +92,10 @@ class ApiError(CancelSyncError):
             details.append(f"request_id {self.request_id}")
         if details:
             parts.append(f"({', '.join(details)})")
-        text = " ".join(parts)
+        return " ".join(parts)
+
+    def _render(self) -> str:
+        text = self.summary
         if self.hint:
             text += f". Resolution: {self.hint}"
         return text

@@ -24,6 +24,8 @@ cut-off reply or a gateway 502/504 is not refused: the server may still be worki
 
 from __future__ import annotations
 
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -32,9 +34,11 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 import structlog
+import urllib3.exceptions
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -343,43 +347,42 @@ class Transport:
         except requests.exceptions.ConnectionError as exc:
             duration = time.monotonic() - started
             never_sent = _never_reached_server(exc)
+            why = unreachable(exc, url, self.platform, self.timeout)
             self._log(method, log_path, None, duration, None, error=type(exc).__name__)
             if write and not never_sent:
                 raise OutcomeUnknownError(
-                    f"connection lost during {method} {log_path}; the write may have been "
+                    f"connection lost during {method} {log_path} ({why.message}); the "
+                    "write may have been applied",
+                    platform=self.platform,
+                    settle_seconds=self.timeout,
+                    hint=_RECONCILE_HINT,
+                ) from exc
+            if write:
+                raise OutcomeUnknownError(
+                    f"{why.message}; the write was not sent",
+                    platform=self.platform,
+                    refused=True,
+                    hint=why.hint,
+                ) from exc
+            raise RetryableApiError(
+                why.message, platform=self.platform, hint=why.hint
+            ) from exc
+        except requests.exceptions.Timeout as exc:
+            duration = time.monotonic() - started
+            why = unreachable(exc, url, self.platform, self.timeout)
+            self._log(method, log_path, None, duration, None, error="Timeout")
+            if write:
+                raise OutcomeUnknownError(
+                    f"{method} {log_path}: {why.message}; the write may have been "
                     "applied",
                     platform=self.platform,
                     settle_seconds=self.timeout,
                     hint=_RECONCILE_HINT,
                 ) from exc
-            if write:
-                raise OutcomeUnknownError(
-                    f"cannot reach {self.platform} ({type(exc).__name__}); the write was "
-                    "not sent",
-                    platform=self.platform,
-                    refused=True,
-                    hint="check the base URL, DNS and that the service is up",
-                ) from exc
             raise RetryableApiError(
-                f"cannot reach {self.platform} ({type(exc).__name__})",
+                f"{method} {log_path}: {why.message}",
                 platform=self.platform,
-                hint="check the base URL, DNS and that the service is up",
-            ) from exc
-        except requests.exceptions.Timeout as exc:
-            duration = time.monotonic() - started
-            self._log(method, log_path, None, duration, None, error="Timeout")
-            if write:
-                raise OutcomeUnknownError(
-                    f"{method} {log_path} timed out after {self.timeout:g}s; the write may "
-                    "have been applied",
-                    platform=self.platform,
-                    settle_seconds=self.timeout,
-                    hint=_RECONCILE_HINT,
-                ) from exc
-            raise RetryableApiError(
-                f"{method} {log_path} timed out after {self.timeout:g}s",
-                platform=self.platform,
-                hint="raise timeout_seconds if the API is slow",
+                hint=why.hint,
             ) from exc
         except (
             requests.exceptions.ChunkedEncodingError,
@@ -503,3 +506,126 @@ def _never_reached_server(exc: requests.exceptions.ConnectionError) -> bool:
         )
         and "RemoteDisconnected" not in text
     )
+
+
+# --------------------------------------------------------------------------- unreachable
+
+# The config keys a merchant edits for each platform's host, timeout and TLS setting.
+_KEYS = {
+    "magento": ("magento.base_url", "magento.timeout_seconds", "magento.verify_tls"),
+    "tiktok": (
+        "tiktok.api_base_url (or auth_base_url)",
+        "tiktok.timeout_seconds",
+        "tiktok.verify_tls",
+    ),
+    "alert_webhook": ("worker.alert_webhook_url", "the timeout", "TLS verification"),
+}
+
+
+@dataclass(frozen=True)
+class Unreachable:
+    """Why a host could not be talked to, in words: which kind, where, and the fix.
+
+    ``kind``: ``connection refused``, ``DNS failure``, ``TLS error``, ``timeout`` or
+    ``connection dropped``; ``message`` names it and the host:port; ``hint`` is one
+    line saying what to change.
+    """
+
+    kind: str
+    message: str
+    hint: str
+
+
+def unreachable(
+    exc: requests.exceptions.RequestException,
+    url: str,
+    platform: str,
+    timeout: float,
+) -> Unreachable:
+    """Tell a refused connection, a name that does not resolve, a TLS failure and a
+    timeout apart (``requests`` calls them all ``ConnectionError`` or ``Timeout``)."""
+    parts = urlsplit(url)
+    host = parts.hostname or "?"
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        port = 0
+    where = f"{host}:{port}"
+    url_key, timeout_key, tls_key = _KEYS.get(
+        platform, (f"{platform}'s URL", "the timeout", "TLS verification")
+    )
+    chain = _causes(exc)
+    tls = [e for e in chain if isinstance(e, ssl.SSLError)]
+    if tls or isinstance(exc, requests.exceptions.SSLError):
+        cert = next(
+            (e for e in tls if isinstance(e, ssl.SSLCertVerificationError)), None
+        )
+        if cert is not None:
+            why = cert.verify_message or "not trusted"
+            return Unreachable(
+                "TLS error",
+                f"TLS error with {where}: its certificate was refused ({why})",
+                f"give {host} a certificate from a public CA (with its intermediate "
+                f"chain) for that name, or point REQUESTS_CA_BUNDLE at your own CA; "
+                f"{tls_key} = false only on a test store",
+            )
+        reason = next((e.reason for e in tls if getattr(e, "reason", None)), None)
+        return Unreachable(
+            "TLS error",
+            f"TLS error with {where}: the handshake failed"
+            + (f" ({reason})" if reason else ""),
+            f"{where} may not speak HTTPS (a plain-HTTP port?): use http:// or the "
+            f"HTTPS port in {url_key}",
+        )
+    if any(
+        isinstance(e, urllib3.exceptions.NameResolutionError | socket.gaierror)
+        for e in chain
+    ):
+        return Unreachable(
+            "DNS failure",
+            f"cannot reach {where}: DNS failure, the name {host} was not resolved",
+            f"check the host name in {url_key} for a typo, and that this machine's DNS "
+            f"resolves it (`getent hosts {host}`)",
+        )
+    if any(isinstance(e, ConnectionRefusedError) for e in chain):
+        return Unreachable(
+            "connection refused",
+            f"cannot reach {where}: connection refused (nothing listens on that port)",
+            f"check the port in {url_key} and that the web server (or its proxy) is "
+            "running and reachable from this machine",
+        )
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return Unreachable(
+            "timeout",
+            f"timeout: {where} did not accept a connection within {timeout:g}s",
+            f"a firewall may drop the packets: check {url_key} and that this machine "
+            "may connect to that host and port",
+        )
+    if isinstance(exc, requests.exceptions.Timeout):
+        return Unreachable(
+            "timeout",
+            f"timeout: {where} accepted the connection but sent no answer within "
+            f"{timeout:g}s",
+            f"raise {timeout_key} if the API is slow, or check the server at {where} "
+            "is not stuck",
+        )
+    return Unreachable(
+        "connection dropped",
+        f"cannot reach {where}: the connection was dropped "
+        f"({type(chain[-1]).__name__})",
+        f"check {url_key} and that the service at {where} is up",
+    )
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """``exc`` and what it wraps: urllib3's ``reason``, ``args``, causes and contexts."""
+    found: list[BaseException] = []
+    todo: list[object] = [exc]
+    while todo and len(found) < 32:
+        item = todo.pop(0)
+        if not isinstance(item, BaseException) or any(item is e for e in found):
+            continue
+        found.append(item)
+        todo += [getattr(item, "reason", None), *item.args]
+        todo += [item.__cause__, item.__context__]
+    return found
