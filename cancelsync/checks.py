@@ -5,11 +5,16 @@ Exit 0 when every probe passes (warnings and information allowed), 1 when any fa
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import TextIO
 
-from cancelsync.clients.checks import CheckResult
-from cancelsync.clients.magento.checks import check_magento
+from cancelsync.clients.checks import (
+    CheckResult,
+    credential_length_fix,
+    magento_credential_lengths,
+)
+from cancelsync.clients.magento.checks import CREDENTIALS, check_magento
 from cancelsync.clients.tiktok.checks import check_tiktok
 from cancelsync.config import StoreConfig
 from cancelsync.errors import ApiError, CancelSyncError, ConfigError, DataError
@@ -39,7 +44,10 @@ def run_online_checks(clients: ClientFactory, out: TextIO) -> int:
     config = clients.config
     all_ok = _print(
         f"magento ({config.magento.base_url}, auth {config.magento.auth}):",
-        check_magento(clients.magento, auth_mode=config.magento.auth),
+        _blame_lengths(
+            check_magento(clients.magento, auth_mode=config.magento.auth),
+            magento_credential_lengths(config.magento),
+        ),
         out,
     )
     for cfg in config.stores:
@@ -54,10 +62,27 @@ def run_online_checks(clients: ClientFactory, out: TextIO) -> int:
     return 0 if all_ok else 1
 
 
+def _blame_lengths(
+    results: list[CheckResult], problems: list[str]
+) -> list[CheckResult]:
+    """A refused credentials probe with a credential of the wrong length: that length is
+    the one hint (Magento answers a short token with a 400 that looks like anything)."""
+    if not problems:
+        return results
+    return [
+        replace(r, fix=credential_length_fix(problems))
+        if r.name == CREDENTIALS and not r.ok
+        else r
+        for r in results
+    ]
+
+
 def _check_store(clients: ClientFactory, cfg: StoreConfig) -> list[CheckResult]:
     with clients.tiktok(cfg) as tt:
         try:
             results = check_tiktok(tt.api, cfg, clock=clients.clock)
+        except ApiError as exc:
+            return [CheckResult("tiktok", False, exc.summary, fix=exc.hint)]
         except CancelSyncError as exc:
             return [CheckResult("tiktok", False, str(exc), fix=None)]
         if all(r.ok for r in results):
@@ -104,7 +129,11 @@ def _imported_result(
                 "days to look up in Magento", info=True,
             )  # fmt: skip
         found = clients.magento.orders_by_tiktok_ids(ids)
-    except (ApiError, DataError, ConfigError) as exc:
+    except ApiError as exc:
+        return CheckResult(
+            IMPORTED, False, f"could not compare orders: {exc.summary}", fix=exc.hint
+        )
+    except (DataError, ConfigError) as exc:
         return CheckResult(
             IMPORTED, False, f"could not compare orders: {exc}", fix=None
         )

@@ -236,6 +236,11 @@ def check(config: Config, out: TextIO, *, redactor: Redactor, offline: bool) -> 
         for item in config.unresolved:
             print(f"    {item}", file=out)
     if offline:
+        # Online, a refused credentials probe carries this as its fix instead.
+        from cancelsync.clients.checks import magento_credential_lengths
+
+        for problem in magento_credential_lengths(config.magento):
+            print(f"  warning: {problem} (a proxy in front may differ)", file=out)
         return EXIT_OK
     from cancelsync.checks import run_online_checks
 

@@ -20,7 +20,12 @@ from datetime import timedelta
 
 from cancelsync.clients.checks import CheckResult
 from cancelsync.clients.magento.client import MagentoClient
-from cancelsync.clients.magento.errors import BEARER_HINT, ROUTE_HINT, MagentoAuthError
+from cancelsync.clients.magento.errors import (
+    BEARER_HINT,
+    OAUTH1_SIGNATURE_HINT,
+    ROUTE_HINT,
+    MagentoAuthError,
+)
 from cancelsync.clients.magento.search import SearchCriteria
 from cancelsync.clock import Clock, SystemClock
 from cancelsync.errors import ApiError, AuthError, DataError, NotFoundError
@@ -30,6 +35,24 @@ WRITE_GRANTS = (
     "Magento_Sales::cancel (cancel)"
 )
 REACH_FIX = "check magento.base_url, the network/firewall and magento.verify_tls"
+BEARER_CREDENTIALS_FIX = (
+    "check magento.token against the integration's access token (System > Extensions > "
+    "Integrations)"
+)
+SERVER_FIX = (
+    "Magento answered with a server error: see var/log/exception.log and var/report/ "
+    "on the Magento server"
+)
+
+
+def _api_fix(exc: ApiError, answered: str) -> str:
+    """One hint for a failed probe: the error's own (it knows the kind of failure);
+    else the network when nothing answered; else ``answered`` (a 5xx: Magento's logs)."""
+    if exc.hint:
+        return exc.hint
+    if exc.status is None:
+        return REACH_FIX
+    return SERVER_FIX if exc.status >= 500 else answered
 
 
 def check_magento(
@@ -57,8 +80,11 @@ def _grant_fix(resources: tuple[str, ...], fallback: str) -> str:
     )
 
 
+CREDENTIALS = "magento.credentials"
+
+
 def _credentials(client: MagentoClient, auth_mode: str) -> CheckResult:
-    name = "magento.credentials"
+    name = CREDENTIALS
     try:
         _, total = client.search("creditmemos", SearchCriteria().page(1))
     except MagentoAuthError as exc:
@@ -86,10 +112,18 @@ def _credentials(client: MagentoClient, auth_mode: str) -> CheckResult:
         )
     except NotFoundError as exc:
         return CheckResult(
-            name, False, f"credit memo search not found: {exc}", ROUTE_HINT
+            name, False, f"credit memo search not found: {exc.summary}", ROUTE_HINT
         )
     except ApiError as exc:
-        return CheckResult(name, False, f"cannot read credit memos: {exc}", REACH_FIX)
+        answered = (
+            BEARER_CREDENTIALS_FIX if auth_mode == "bearer" else OAUTH1_SIGNATURE_HINT
+        )
+        return CheckResult(
+            name,
+            False,
+            f"cannot read credit memos: {exc.summary}",
+            _api_fix(exc, answered),
+        )
     except DataError as exc:
         return CheckResult(name, False, f"unexpected reply: {exc}", ROUTE_HINT)
     seen = "?" if total is None else str(total)
@@ -125,7 +159,10 @@ def _date_filter(client: MagentoClient, auth_mode: str, clock: Clock) -> CheckRe
         )
     except ApiError as exc:
         return CheckResult(
-            name, False, f"cannot filter credit memos on created_at: {exc}", REACH_FIX
+            name,
+            False,
+            f"cannot filter credit memos on created_at: {exc.summary}",
+            _api_fix(exc, ROUTE_HINT),
         )
     except DataError as exc:
         return CheckResult(name, False, f"unexpected reply: {exc}", ROUTE_HINT)
@@ -150,7 +187,9 @@ def _orders(client: MagentoClient) -> CheckResult:
             _grant_fix(exc.resources or ("Magento_Sales::actions_view",), ""),
         )
     except NotFoundError as exc:
-        return CheckResult(name, False, f"order search not found: {exc}", ROUTE_HINT)
+        return CheckResult(
+            name, False, f"order search not found: {exc.summary}", ROUTE_HINT
+        )
     except ApiError as exc:
         if exc.status == 400:
             return CheckResult(
@@ -160,7 +199,9 @@ def _orders(client: MagentoClient) -> CheckResult:
                 "set magento.tiktok_order_id_field to the sales_order column where the "
                 "importer stores the TikTok order id",
             )
-        return CheckResult(name, False, f"cannot read orders: {exc}", REACH_FIX)
+        return CheckResult(
+            name, False, f"cannot read orders: {exc.summary}", _api_fix(exc, ROUTE_HINT)
+        )
     except DataError as exc:
         return CheckResult(name, False, f"unexpected reply: {exc}", ROUTE_HINT)
     if total == 0:
@@ -179,10 +220,11 @@ def _restock(client: MagentoClient) -> CheckResult:
     try:
         modules = client.list_modules()
     except (AuthError, ApiError, DataError) as exc:
+        why = exc.summary if isinstance(exc, ApiError) else str(exc)
         return CheckResult(
             name,
             True,
-            f"cannot list modules to detect MSI ({exc}); restock still works",
+            f"cannot list modules to detect MSI ({why}); restock still works",
             "grant Magento_Backend::admin to the integration so cancelsync can tell "
             "MSI from legacy inventory (detection only, not needed to sync)",
         )
