@@ -72,8 +72,10 @@ def test_demo_syncs_every_scenario_once(tmp_path: Path) -> None:
 
     # The last act: the service, woken by webhooks, held then refunded the new order.
     live = result.live
-    assert live.hold_seconds is not None and live.hold_seconds <= 5
-    assert live.refund_seconds is not None and live.refund_seconds <= 5
+    assert live.hold_seconds is not None
+    assert live.hold_seconds <= 5
+    assert live.refund_seconds is not None
+    assert live.refund_seconds <= 5
     assert (live.memos, live.final_state, live.service_exit) == (1, "closed", 0)
     assert "cycle.woken" in result.log_path.read_text(encoding="utf-8")
     assert "is on hold" in text
