@@ -239,6 +239,9 @@ class WorkerConfig:
     poll_interval_seconds: int = checked(60, between(1, 86_400))
     overlap_seconds: int = checked(300, between(30, 86_400, OVERLAP_WHY))
     first_run_lookback_hours: int = checked(24, between(0, 8_760))
+    # A TikTok cancellation whose order is not in Magento yet is looked up again every
+    # cycle for this long (the importer may bring it over late); 0 turns that off.
+    import_wait_hours: int = checked(24, between(0, 720))
     log_format: str = checked("auto", one_of(LOG_FORMATS))
     log_level: str = checked("info", one_of(LOG_LEVELS))
     stores_dir: Path | None = None

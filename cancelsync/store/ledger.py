@@ -197,6 +197,35 @@ class Ledger:
             [scope, iso(now)],
         )
 
+    def waiting_for_import(self, scope: str, since: datetime) -> list[LedgerEntry]:
+        """Rows skipped because no Magento order carried the TikTok order id yet
+        (reason code ``not_imported``), recorded at or after ``since``."""
+        return self._select(
+            "scope = ? AND state = 'skipped' AND reason_code = 'not_imported' "
+            "AND created_at >= ?",
+            [scope, iso(since)],
+        )
+
+    def reopen(
+        self,
+        idempotency_key: str,
+        now: datetime,
+        *,
+        magento_entity_id: int | None = None,
+        magento_increment_id: str | None = None,
+    ) -> None:
+        """Make a skipped row open again (``pending``, nothing attempted) so its event is
+        decided afresh, with the Magento order found since (when one was); the engine
+        re-reads the remote side before any write."""
+        self._db.execute(
+            "UPDATE ledger SET state = 'pending', attempts = 0, next_attempt_at = NULL, "
+            "reported_run = NULL, reason_code = NULL, updated_at = ?, "
+            "magento_entity_id = COALESCE(?, magento_entity_id), "
+            "magento_increment_id = COALESCE(?, magento_increment_id) "
+            "WHERE idempotency_key = ? AND state = 'skipped'",
+            [iso(now), magento_entity_id, magento_increment_id, idempotency_key],
+        )
+
     def counts(self, scope: str) -> dict[str, int]:
         counts = dict.fromkeys(STATES, 0)
         for row in self._db.query(

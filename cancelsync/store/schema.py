@@ -237,3 +237,14 @@ def m006_ledger_creditmemo_index(db: Database) -> None:
     # (``Ledger.find_by_creditmemo``): without an index that is a scan of the whole ledger
     # per memo, which grows with every action ever taken.
     db.execute("CREATE INDEX ledger_creditmemo ON ledger (magento_creditmemo_id)")
+
+
+@migrations()
+def m007_ledger_waiting_for_import(db: Database) -> None:
+    # Every cycle asks for the cancellations still waiting for their order to be
+    # imported (``Ledger.waiting_for_import``): a partial index keeps that to the few
+    # such rows however large the ledger grows.
+    db.execute(
+        "CREATE INDEX ledger_waiting_for_import ON ledger (scope, created_at) "
+        "WHERE state = 'skipped' AND reason_code = 'not_imported'"
+    )

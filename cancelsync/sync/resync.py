@@ -4,7 +4,8 @@ Direction B for the order's TikTok cancellation records (searched by ``order_ids
 direction A for its Magento credit memos, each through the same engine as a cycle: the
 ledger skips every event decided before (and rows the retry pass owns), so a resync never
 acts twice; it only decides what no cycle has decided yet (an event the cursors went past
-during an outage, say). No cursor moves and no cycle is recorded.
+during an outage, say), and looks again for the Magento order of a cancellation recorded as
+never imported. No cursor moves and no cycle is recorded.
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ def resync_order(
                 b = TikTokToMagento(
                     engine, shop_id=shop.tiktok_shop_id, magento=magento, tiktok=tiktok
                 )
+                # A cancellation skipped as never imported is looked up again, however
+                # old: the merchant asks about this order now.
+                b.recheck_not_imported(tiktok_order_id)
                 for page in tiktok.search_cancellations(order_ids=[tiktok_order_id]):
                     b.process_page(page)
                     engine.drain()

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
@@ -66,6 +66,7 @@ from cancelsync.sync.reads import BatchedReads
 from cancelsync.sync.scan import CursorScan, unkeyed
 
 DIRECTION = Direction.TIKTOK_TO_MAGENTO
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # How far the order-search cross-check got (update_time, Unix seconds), and so when.
 CROSS_CHECK_STREAM = "tiktok.cancelled_orders"
 _T = TypeVar("_T")
@@ -151,6 +152,7 @@ class TikTokToMagento:
         # allow): the next cycle starts there, minus the overlap.
         self.engine.drain()
         self._advance_to(scan.finish(lt))
+        self.recheck_not_imported()
         since = self._cross_check_since(ge, end, fresh)
         if since is not None:
             self.cross_check_orders(since, end)
@@ -224,6 +226,59 @@ class TikTokToMagento:
         self.engine.advance_cursor(
             DIRECTION, scan.finish(lt), stream=CROSS_CHECK_STREAM
         )
+
+    def recheck_not_imported(self, tiktok_order_id: str | None = None) -> None:
+        """Cancellations recorded "never imported" in the last ``import_wait_hours``,
+        looked up in Magento again (one batched search): an importer that ran late
+        may have brought the order over since, still live, and it must not ship.
+
+        A found one is re-opened and decided afresh like a retry (its TikTok record is
+        read again; the engine re-reads Magento before writing). Past the wait a row
+        stays skipped and costs nothing; ``resync`` (``tiktok_order_id``) looks that one
+        order up whatever its age.
+        """
+        hours = self.engine.worker.import_wait_hours
+        if tiktok_order_id is None and not hours:
+            return
+        since = self.engine.clock.now() - timedelta(hours=hours)
+        waiting = [
+            e for e in self.store.ledger.waiting_for_import(
+                self.engine.scope, since if tiktok_order_id is None else EPOCH
+            )
+            if e.tiktok_order_id and e.direction == DIRECTION
+            and tiktok_order_id in (None, e.tiktok_order_id)
+        ]  # fmt: skip
+        if not waiting:
+            return
+        order_ids = sorted({e.tiktok_order_id for e in waiting if e.tiktok_order_id})
+        found = self._batched(self.magento.orders_by_tiktok_ids, order_ids)
+        if found is None:
+            return  # logged; looked up again next cycle
+        self._new_page()
+        for entry in waiting:
+            orders = found.get(entry.tiktok_order_id or "")
+            if not orders:
+                continue
+            one = orders[0] if len(orders) == 1 else None
+            self.engine.report.counts["imported_late"] += 1
+            self.engine.log.info(
+                "cancellation.imported_late", tiktok_order_id=entry.tiktok_order_id,
+                tiktok_cancel_id=entry.tiktok_cancel_id,
+            )  # fmt: skip
+            event = self._bare_event(
+                entry.tiktok_cancel_id or "", entry.tiktok_order_id
+            )
+            self.engine.wait_for(event.ids)
+            with self.engine.event_scope(event):
+                if not self.engine.dry_run:
+                    with self.store.unit_of_work():
+                        self.store.ledger.reopen(
+                            entry.idempotency_key, self.engine.clock.now(),
+                            magento_entity_id=one.magento_entity_id if one else None,
+                            magento_increment_id=one.magento_increment_id if one else None,
+                        )  # fmt: skip
+                self.retry(entry.payload_dict())
+        self.engine.drain()
 
     def _order_known(self, tiktok_order_id: str) -> bool:
         """A cancellation of this order was decided (now or in an earlier cycle)."""
@@ -632,6 +687,21 @@ class TikTokToMagento:
         if not cancel_id:
             return
         match = None
+        if cancel_id.startswith("order-") and order_id:
+            # The cross-check's stand-in: the order itself says it is cancelled.
+            for order in self._details([order_id]):
+                if order.status == "CANCELLED":
+                    match = _whole_order_cancellation(order)
+            if match is None:
+                self.engine.record(
+                    self._bare_event(cancel_id, order_id),
+                    Attention("the TikTok order no longer shows as cancelled"),
+                )
+                return
+            self._new_page()
+            links = self.resolve_links([order_id])
+            self.process(match, links.get(order_id), None)
+            return
         pages = (
             self.tiktok.search_cancellations(order_ids=[order_id])
             if order_id

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+from cancelsync.sandbox.common import Fault
 from cancelsync.sandbox.hostile import TIKTOK_CANCEL_SEARCH, HostileTikTok
 from cancelsync.sync.tiktok_to_magento import CROSS_CHECK_STREAM
 
@@ -100,3 +101,32 @@ def test_cancelled_order_without_record_is_refunded_at_the_next_cross_check(
     assert harness.run("run", "--once", cross_check_interval_seconds=0)[0] == 0
 
     assert harness.refund_posts() == 1
+
+
+def test_a_failed_cross_check_refund_is_retried_from_the_order(
+    harness: Harness,
+) -> None:
+    """The cross-check's stand-in (``order-<id>``) has no TikTok record to find again:
+    its retry reads the order, still cancelled, and refunds it."""
+    harness.sb.add_store("us-main")
+    placed = harness.sb.place_order([{"sku": "A", "qty": 1, "price": 5.0}])
+    harness.sb.tiktok.buyer_cancel(placed.tiktok_order_id)
+    hostile = HostileTikTok.install(harness.sb.tiktok_server)
+    hostile.rewrite_json(TIKTOK_CANCEL_SEARCH, _without_records)
+    harness.sb.magento_faults.next_calls(
+        r"POST order/\{id\}/refund", Fault("status", status=503), count=20
+    )
+
+    assert harness.run("run", "--once", retry_backoff_seconds=0)[0] == 1
+    (row,) = harness.ledger()
+    assert (row.state, row.tiktok_cancel_id) == (
+        "failed",
+        f"order-{placed.tiktok_order_id}",
+    )
+    harness.sb.magento_faults.clear()
+
+    assert harness.run("run", "--once", retry_backoff_seconds=0)[0] == 0
+
+    (row,) = harness.ledger()
+    assert row.state == "done"
+    assert len(harness.memos(placed.magento_entity_id)) == 1
