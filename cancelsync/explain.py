@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TextIO
 
+from cancelsync.plan_text import row_label
 from cancelsync.readable import magento_order, when
 from cancelsync.rules.decisions import Code
 from cancelsync.store import LedgerEntry, Link, Store
@@ -129,6 +130,7 @@ def render(story: OrderStory, out: TextIO, now: datetime) -> None:
             + f" — {when(e.updated_at, now)}",
             file=out,
         )
+        print(f"    what: {row_label(e.action, e.state, e.reason_code)}", file=out)
         plan = e.payload_dict().get("plan")
         if plan:
             print(f"    plan: {_plan_text(plan)}", file=out)

@@ -13,9 +13,44 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from cancelsync.store.ledger import RESOLVED_CODE
+
 TIMES = "\N{MULTIPLICATION SIGN}"
 # Writes first, then what needs a person, then what is left alone.
 _RANK = {"apply": 0, "needs_attention": 1, "skipped": 2, "done": 3}
+
+
+# Each action kind (a ledger row's ``action``, a plan's ``kind``) in words: what it sets
+# out to do, and what it did once done. Shown by ``explain`` and the order center.
+ACTION_LABELS: dict[str, tuple[str, str]] = {
+    "magento_refund": ("refund in Magento", "refunded in Magento"),
+    "magento_cancel": ("cancel the Magento order", "Magento order cancelled"),
+    "tiktok_cancel": ("cancel on TikTok", "cancelled on TikTok"),
+    "tiktok_approve": (
+        "approve the buyer's request on TikTok",
+        "buyer's request approved on TikTok",
+    ),
+    "magento_hold": (
+        "hold in Magento while the buyer's request is pending",
+        "held in Magento while the buyer's request is pending",
+    ),
+    "magento_unhold": ("release cancelsync's hold in Magento", "hold released"),
+}
+
+
+def action_label(action: str, *, done: bool = False) -> str:
+    """An action kind in words: ``refund in Magento``, or ``refunded in Magento`` when
+    ``done`` (it happened); an unknown kind with its underscores as spaces."""
+    labels = ACTION_LABELS.get(action)
+    if labels is None:
+        return action.replace("_", " ")
+    return labels[1] if done else labels[0]
+
+
+def row_label(action: str, state: str, reason_code: str | None = None) -> str:
+    """A ledger row's action in words: what it did when it is ``done`` (and was not
+    closed by hand, ``resolve``), else what it set out to do."""
+    return action_label(action, done=state == "done" and reason_code != RESOLVED_CODE)
 
 
 def in_reading_order(planned: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:

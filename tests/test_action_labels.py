@@ -1,0 +1,30 @@
+"""Action kinds in words, as explain and the order center show them."""
+
+from __future__ import annotations
+
+import pytest
+
+from cancelsync.plan_text import row_label
+from cancelsync.store.ledger import RESOLVED_CODE
+
+
+@pytest.mark.parametrize(
+    ("action", "state", "code", "label"),
+    [
+        ("magento_hold", "done", None,
+         "held in Magento while the buyer's request is pending"),
+        ("magento_hold", "needs_attention", "shipped",
+         "hold in Magento while the buyer's request is pending"),
+        ("magento_hold", "done", RESOLVED_CODE,
+         "hold in Magento while the buyer's request is pending"),
+        ("magento_unhold", "done", None, "hold released"),
+        ("magento_unhold", "pending", None, "release cancelsync's hold in Magento"),
+        ("magento_refund", "done", None, "refunded in Magento"),
+        ("something_new", "done", None, "something new"),
+    ],
+)  # fmt: skip
+def test_row_labels_say_what_was_done_or_meant(
+    action: str, state: str, code: str | None, label: str
+) -> None:
+    """A done row says what happened; any other (or one closed by hand) what it meant."""
+    assert row_label(action, state, code) == label
