@@ -67,6 +67,9 @@ def _store_status(store: Store, cfg: StoreConfig) -> dict[str, Any]:
         "never_imported": store.ledger.reason_code_counts(scope).get(
             Code.NOT_IMPORTED, 0
         ),
+        "hold_on_request": cfg.tiktok_cancel_to_magento_refund.hold_on_request,
+        # Magento orders cancelsync holds while a buyer's cancel request is pending.
+        "on_hold": [_hold_brief(e) for e in store.ledger.holds_on(scope)],
         "needs_attention": [
             _entry_brief(e) for e in store.ledger.in_state(scope, "needs_attention")
         ],
@@ -116,6 +119,19 @@ def _entry_brief(entry: LedgerEntry) -> dict[str, Any]:
     }
 
 
+def _hold_brief(entry: LedgerEntry) -> dict[str, Any]:
+    """One order cancelsync holds: ``held_since`` is when the hold was confirmed."""
+    return {
+        "action_id": entry.action_id,
+        "tiktok_order_id": entry.tiktok_order_id,
+        "tiktok_cancel_id": entry.tiktok_cancel_id,
+        "magento_entity_id": entry.magento_entity_id,
+        "magento_increment_id": entry.magento_increment_id,
+        "held_since": entry.updated_at,
+        "held_since_iso": iso_utc(entry.updated_at),
+    }
+
+
 # --------------------------------------------------------------------------- rendering
 
 
@@ -151,6 +167,8 @@ def _render_store(s: dict[str, Any], out: TextIO, now: datetime) -> None:
             "Magento order (check magento.tiktok_order_id_field and your importer)",
             file=out,
         )
+    if s["hold_on_request"] or s["on_hold"]:
+        _render_holds(s, out, now)
     for item in s["needs_attention"]:
         print(
             f"  ! {_item_text(item)}: {item['reason']} "
@@ -161,6 +179,25 @@ def _render_store(s: dict[str, Any], out: TextIO, now: datetime) -> None:
         print(
             f"  failed {_item_text(item)}: {item['last_error'] or '-'} (last try "
             f"{when(item['updated_at'], now)}; tried again automatically)",
+            file=out,
+        )
+
+
+def _render_holds(s: dict[str, Any], out: TextIO, now: datetime) -> None:
+    holds = s["on_hold"]
+    off = "" if s["hold_on_request"] else " (hold_on_request is off: no new holds)"
+    if not holds:
+        print(f"  on hold by cancelsync: none{off}", file=out)
+        return
+    print(
+        f"  on hold by cancelsync: {len(holds)} order(s) waiting for the buyer's "
+        f"request to be answered{off}",
+        file=out,
+    )
+    for hold in holds:
+        print(
+            f"    Magento {magento_order(hold['magento_increment_id'])} (TikTok order "
+            f"{hold['tiktok_order_id'] or '-'}) since {when(hold['held_since'], now)}",
             file=out,
         )
 

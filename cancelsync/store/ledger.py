@@ -23,6 +23,9 @@ from sqlite_utils import Database
 from cancelsync.store.db import iso
 
 STATES = ("pending", "done", "skipped", "failed", "needs_attention")
+# States the engine never acts on again (``sync.engine.FINAL_STATES``, which the store
+# layer may not import; a test keeps the two equal).
+FINAL_STATES = ("done", "skipped", "needs_attention")
 # The reason_code of a needs-attention row a person closed by hand (``Ledger.resolve``).
 RESOLVED_CODE = "resolved_by_hand"
 
@@ -269,6 +272,25 @@ class Ledger:
 
     def in_state(self, scope: str, state: str) -> list[LedgerEntry]:
         return self._select("scope = ? AND state = ?", [scope, state])
+
+    def holds_on(self, scope: str) -> list[LedgerEntry]:
+        """The Magento orders cancelsync holds now (``hold_on_request``), oldest first:
+        ``hold:<shop>:<cancel id>`` rows that are ``done`` (not closed by hand) whose
+        ``release:<shop>:<cancel id>`` row is absent or not final yet."""
+        # The unary + keeps SQLite off the (scope, state) index: done rows are most of a
+        # ledger, hold rows few, so the key range of the unique index reads far less.
+        final = ", ".join("?" for _ in FINAL_STATES)
+        released = (
+            "SELECT 1 FROM ledger AS r WHERE r.idempotency_key = 'release:' || "  # noqa: S608 - placeholders only, values bound
+            f"substr(ledger.idempotency_key, 6) AND r.state IN ({final})"
+        )
+        return self._select(
+            "idempotency_key >= 'hold:' AND idempotency_key < 'hold;' "
+            "AND +scope = ? AND +state = 'done' "
+            f"AND (reason_code IS NULL OR reason_code != ?) AND NOT EXISTS ({released})",
+            [scope, RESOLVED_CODE, *FINAL_STATES],
+            order="updated_at, action_id",
+        )
 
     def for_order(self, order_ref: str) -> list[LedgerEntry]:
         """Rows about a TikTok order id or a Magento increment id."""
