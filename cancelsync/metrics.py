@@ -22,6 +22,8 @@ Metrics (labels in braces):
   ``cancelsync_failed_cycles_in_a_row{store}``;
 - ``cancelsync_token_expiry_timestamp_seconds{store,token}``: the TikTok ``access`` and
   ``refresh`` tokens' expiry;
+- ``cancelsync_orders_on_hold{store}``: Magento orders cancelsync holds while a buyer's
+  cancellation request is pending (``hold_on_request``), as of the store's last cycle;
 - ``cancelsync_store_healthy{store}``: 1 or 0, the ``/healthz`` verdict per store.
 
 **/healthz** answers 200 while every enabled store completed a cycle (no store-wide error)
@@ -132,6 +134,11 @@ class Metrics:
             "When the store's TikTok access / refresh token expires.",
             ["store", "token"], registry=r,
         )  # fmt: skip
+        self.orders_on_hold = Gauge(
+            "cancelsync_orders_on_hold",
+            "Magento orders cancelsync holds while the buyer's cancel request is pending.",
+            ["store"], registry=r,
+        )  # fmt: skip
         self.healthy = Gauge(
             "cancelsync_store_healthy", "1 while the store is healthy (see /healthz).",
             ["store"], registry=r,
@@ -187,6 +194,7 @@ class Metrics:
                 self.actions.labels(name, str(direction), state).set(
                     counts.get((str(direction), state), 0)
                 )
+        self.orders_on_hold.labels(name).set(len(self.store.ledger.holds_on(scope)))
         for cursor in self.store.cursors.all(scope):
             self.cursor_position.labels(name, cursor.stream).set(cursor.position)
             if cursor.stream in TIME_STREAMS:

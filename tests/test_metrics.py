@@ -323,3 +323,37 @@ def test_a_busy_port_is_logged_and_the_sync_goes_on(
     (event,) = [e for e in logs if e["event"] == "metrics.unavailable"]
     assert event["port"] == port
     assert event["log_level"] == "error"
+
+
+# --------------------------------------------------------------------------- holds
+
+
+def _ledger_row(
+    store: Store, clock: FakeClock, key: str, action: str, state: str
+) -> None:
+    store.ledger.begin(key, scope="store:us-main", store_name="us-main",
+                       direction="tiktok_to_magento", action=action, now=clock.now(),
+                       state=state, tiktok_cancel_id=key.rsplit(":", 1)[1])  # fmt: skip
+
+
+def test_orders_on_hold_counts_cancelsyncs_holds_still_on(
+    config: Config, store: Store, clock: FakeClock
+) -> None:
+    """cancelsync_orders_on_hold{store} counts done holds with no final release (not
+    the merchant's own holds), read at start and again after each run."""
+    _ledger_row(store, clock, "hold:us:1", "magento_hold", "done")
+    _ledger_row(store, clock, "hold:us:2", "magento_hold", "done")
+    _ledger_row(store, clock, "hold:us:3", "magento_hold", "skipped")  # not_our_hold
+    metrics = Metrics(config, store, clock=clock)
+    server = MetricsServer(metrics, 0).start()
+    try:
+        before = _samples(_get(server.port, "/metrics").text)
+        _ledger_row(store, clock, "release:us:1", "magento_unhold", "done")
+        Monitor(store, clock=clock, metrics=metrics).after_run([_report("r1", clock)])
+        after = _samples(_get(server.port, "/metrics").text)
+    finally:
+        server.stop()
+
+    assert _value(before, "cancelsync_orders_on_hold", store="us-main") == 2
+    assert _value(after, "cancelsync_orders_on_hold", store="us-main") == 1
+    assert _value(after, "cancelsync_orders_on_hold", store="uk-off") is None
