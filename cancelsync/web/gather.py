@@ -17,6 +17,7 @@ from urllib.parse import quote
 from cancelsync.commands import _order_history
 from cancelsync.config import Config, StoreConfig
 from cancelsync.directions import Direction
+from cancelsync.plan_text import action_label, row_label
 from cancelsync.scopes import store_scope
 from cancelsync.status import status_data
 from cancelsync.store import LedgerEntry, Store
@@ -73,8 +74,8 @@ def _age_seconds(stored: str | None, now: datetime) -> int | None:
 
 
 def overview(config: Config, store: Store, now: datetime) -> list[dict[str, Any]]:
-    """``status_data`` per store, plus how far behind each cursor is and the token's
-    remaining life (seconds)."""
+    """``status_data`` per store, plus how far behind each cursor is, the token's
+    remaining life and how long each order has been on hold (seconds)."""
     stores: list[dict[str, Any]] = status_data(config, store)["stores"]
     for s in stores:
         s["cursor_lag_seconds"] = {
@@ -89,6 +90,8 @@ def overview(config: Config, store: Store, now: datetime) -> list[dict[str, Any]
         s["auth"]["expires_in_seconds"] = (
             int(expire - now.timestamp()) if isinstance(expire, int) else None
         )
+        for hold in s["on_hold"]:
+            hold["age_seconds"] = _age_seconds(hold["held_since"], now)
         last = s["last_cycle"]
         s["last_cycle_age_seconds"] = (
             _age_seconds(last["finished_at"] or last["started_at"], now)
@@ -106,6 +109,7 @@ def entry_data(entry: LedgerEntry, links: Links, now: datetime) -> dict[str, Any
         "scope": entry.scope,
         "direction": entry.direction,
         "action": entry.action,
+        "action_label": row_label(entry.action, entry.state, entry.reason_code),
         "state": entry.state,
         "tiktok_order_id": entry.tiktok_order_id,
         "magento_entity_id": entry.magento_entity_id,
@@ -160,6 +164,7 @@ def order(store: Store, ref: str, links: Links, now: datetime) -> dict[str, Any]
     if link is None and not entries and not events:
         return None
     scope = link.scope if link else (entries[0].scope if entries else "")
+    kinds: dict[int | None, str] = {e.action_id: e.action for e in entries}
     return {
         "order_ref": ref,
         "link": None if link is None else {
@@ -173,10 +178,17 @@ def order(store: Store, ref: str, links: Links, now: datetime) -> dict[str, Any]
         "actions": [entry_data(e, links, now) for e in entries],
         "timeline": [
             {"at": ev.at, "kind": ev.kind, "action_id": ev.action_id,
+             "action_label": _event_label(kinds.get(ev.action_id), ev.kind),
              "message": ev.message, "details": ev.details}
             for ev in events
         ],
     }  # fmt: skip
+
+
+def _event_label(action: str | None, kind: str) -> str | None:
+    """The action of a timeline event in words: done for a ``done`` event, else what
+    it set out to do; ``None`` for an event of no action."""
+    return None if action is None else action_label(action, done=kind == "done")
 
 
 @dataclass
