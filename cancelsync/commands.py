@@ -21,6 +21,7 @@ from cancelsync.store import LedgerEntry, Link, Store
 from cancelsync.store.history import TimelineEvent
 
 if TYPE_CHECKING:
+    from cancelsync.clients.http import RetryPolicy
     from cancelsync.wiring import ClientFactory
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -36,13 +37,18 @@ def _client_factory(
     store: Store,
     redactor: Redactor,
     sleep: Callable[[float], None] | None = None,
+    retry: RetryPolicy | None = None,
 ) -> Iterator[ClientFactory]:
     """The one ``ClientFactory`` of a command, closed on exit; ``sleep`` is its retry
-    waits' (``run``: stop-aware)."""
+    waits' (``run``: stop-aware), ``retry`` a policy of its own (``check``)."""
     # Imported here: `check --offline`, `status` and friends never load the HTTP clients.
     from cancelsync import wiring
 
-    clients = wiring.ClientFactory(config, store, redactor=redactor, sleep=sleep)
+    # Only when given: tests wrap ClientFactory and set their own policy by default.
+    extra: dict[str, Any] = {} if retry is None else {"retry": retry}
+    clients = wiring.ClientFactory(
+        config, store, redactor=redactor, sleep=sleep, **extra
+    )
     try:
         yield clients
     finally:
@@ -243,10 +249,14 @@ def check(config: Config, out: TextIO, *, redactor: Redactor, offline: bool) -> 
             print(f"  warning: {problem} (a proxy in front may differ)", file=out)
         return EXIT_OK
     from cancelsync.checks import run_online_checks
+    from cancelsync.clients.http import RetryPolicy
 
+    # A diagnosis, not a sync: one quick second try, so a wrong host, a closed port or
+    # a bad certificate is reported in seconds instead of after the runs' five retries.
+    quick = RetryPolicy(attempts=2, initial=0.5, maximum=2.0, jitter=0.5)
     with (
         closing(open_store(config)) as store,
-        _client_factory(config, store, redactor) as clients,
+        _client_factory(config, store, redactor, retry=quick) as clients,
     ):
         return run_online_checks(clients, out)
 

@@ -24,6 +24,7 @@ cut-off reply or a gateway 502/504 is not refused: the server may still be worki
 
 from __future__ import annotations
 
+import random
 import socket
 import ssl
 import threading
@@ -44,7 +45,6 @@ from tenacity import (
     Retrying,
     retry_if_exception_type,
     stop_after_attempt,
-    wait_exponential_jitter,
 )
 
 from cancelsync.errors import ApiError, OutcomeUnknownError, RetryableApiError
@@ -197,10 +197,12 @@ class RetryPolicy:
             exc.retry_after is not None
         ):
             return min(max(exc.retry_after, 0.0), self.maximum)
-        backoff = wait_exponential_jitter(
-            initial=self.initial, max=self.maximum, jitter=self.jitter
-        )
-        return float(backoff(state))
+        # wait_exponential_jitter's formula, scaled by ``initial``: tenacity 9.2
+        # deprecates its ``initial`` (for ``multiplier``, which 9.1 lacks), and a
+        # warning must never reach a merchant's terminal.
+        exponent = max(state.attempt_number - 1, 0)
+        backoff = self.initial * 2.0**exponent + random.uniform(0, self.jitter)
+        return float(min(backoff, self.maximum))
 
     def delay(self, attempt_number: int, error: BaseException | None) -> float:
         """The wait after failed attempt ``attempt_number`` (1-based), as ``wait`` computes

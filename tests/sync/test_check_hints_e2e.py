@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from cancelsync.cli import main
+from cancelsync.sandbox.common import Fault
 
 from .conftest import Harness
 
@@ -157,3 +158,18 @@ def test_right_lengths_say_nothing(harness: Harness) -> None:
 
     assert rc == 0
     assert "characters" not in out
+
+
+def test_check_tries_twice_not_five_times(harness: Harness) -> None:
+    """`check` diagnoses: a Magento that keeps answering 503 is asked twice (one quick
+    second try), not with the runs' five attempts and minute-long backoff."""
+    harness.sb.add_store("us-main")
+    harness.sb.magento_faults.next_calls(
+        "GET creditmemos", Fault("status", status=503), count=20
+    )
+
+    rc, out = harness.run("check")
+
+    assert rc == 1
+    assert "[FAIL] magento.credentials" in out
+    assert harness.sb.magento_server.journal.count("GET creditmemos") == 2
