@@ -45,6 +45,7 @@ from cancelsync.rules.decisions import (
 )
 from cancelsync.store import LedgerEntry
 from cancelsync.store.db import iso
+from cancelsync.store.ledger import RESOLVED_CODE
 from cancelsync.sync.engine import FINAL_STATES, Engine, Event
 from cancelsync.sync.ports import MagentoPort
 
@@ -58,6 +59,12 @@ def hold_key(shop_id: str, cancel_id: str) -> str:
 
 def release_key(shop_id: str, cancel_id: str) -> str:
     return f"release:{shop_id}:{cancel_id}"
+
+
+def _ours(hold: LedgerEntry) -> bool:
+    """cancelsync put this hold on: done by the worker, not closed by a person's
+    ``resolve`` (a shipped order's item resolved by hand is done too, never held)."""
+    return hold.state == "done" and hold.reason_code != RESOLVED_CODE
 
 
 class Holds:
@@ -118,7 +125,7 @@ class Holds:
         """The hold is (or may be) on and its release is not finished."""
         if hold.state not in FINAL_STATES:
             return True  # unconfirmed: settled first
-        if hold.state != "done":
+        if not _ours(hold):
             return False  # never held by cancelsync
         release = self.engine.entry(self._release(hold.tiktok_cancel_id or ""))
         return release is None or release.state not in FINAL_STATES
@@ -216,7 +223,7 @@ class Holds:
 
     def _held_by_us(self, cancel_id: str) -> bool:
         hold = self.engine.entry(self._hold(cancel_id))
-        return hold is not None and hold.state == "done"
+        return hold is not None and _ours(hold)
 
     def _settle(self, hold: LedgerEntry, event: Event, order: MagentoOrder) -> bool:
         """A hold whose outcome is not known yet, for a request no longer pending: decide

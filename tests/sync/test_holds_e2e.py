@@ -367,3 +367,31 @@ def test_a_lost_database_never_releases_the_merchants_hold(harness: Harness) -> 
     assert rc == 0
     assert _posts(harness, UNHOLD) == 0
     assert _state(harness, placed) == "holded"
+
+
+def test_a_hold_item_resolved_by_hand_is_never_taken_for_our_hold(
+    harness: Harness,
+) -> None:
+    """`resolve` makes a refused hold's item done: still not cancelsync's hold, so the
+    merchant's own hold placed later stays on when the request is rejected."""
+    placed, cancel_id = _pending(harness)
+    refused = b'{"message": "A hold action is not available."}'
+    harness.sb.magento_faults.next_calls(
+        HOLD, Fault("status", status=400, body=refused)
+    )
+    harness.run("run", "--once")
+    hold = _row(harness, "hold:")
+    assert hold.state == "needs_attention"
+    rc, _ = harness.run(
+        "resolve", str(hold.action_id), "--note", "answered in Seller Center"
+    )
+    assert rc == 0
+    assert _row(harness, "hold:").state == "done"
+    harness.sb.magento.hold_order(placed.magento_entity_id)  # the merchant's own
+    harness.sb.tiktok.seller_center_reject(cancel_id)
+
+    rc, _ = harness.run("run", "--once")
+
+    assert rc == 0
+    assert _posts(harness, UNHOLD) == 0
+    assert _state(harness, placed) == "holded"
