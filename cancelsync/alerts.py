@@ -49,7 +49,7 @@ from cancelsync.config import WorkerConfig
 from cancelsync.directions import Direction
 from cancelsync.errors import ApiError, FatalApiError, RetryableApiError
 from cancelsync.log import Redactor
-from cancelsync.store import LedgerEntry, Store
+from cancelsync.store import LedgerEntry, Notice, Store
 from cancelsync.store.alerts import QueuedAlert, StoreHealthRow
 from cancelsync.sync.engine import CycleReport
 
@@ -167,6 +167,18 @@ class Alerter:
                     )  # fmt: skip
                     self.store.health.set_failing_alerted(name, False)
         return added
+
+    def authorization(self, notice: Notice) -> bool:
+        """Queue what TikTok said about a store's authorization (webhook type 6 or 7):
+        one alert per store, type and day (type 7 comes daily for 30 days)."""
+        day = notice.received_at[:10]
+        with self.store.unit_of_work():
+            return self.store.alerts.enqueue(
+                f"authorization:{notice.store_name}:{notice.kind}:{day}",
+                store_name=notice.store_name, kind="authorization",
+                text=self._scrub(f"cancelsync [{notice.store_name}]: {notice.message}"),
+                now=self.clock.now(),
+            )  # fmt: skip
 
     def _new_attention(self, report: CycleReport) -> list[LedgerEntry]:
         """The items this report's run was the first to report as needing attention."""

@@ -129,6 +129,9 @@ def connect(
         _client_factory(config, store, redactor) as clients,
     ):
         shop, binding = clients.connect(cfg, auth_code)
+        with store.unit_of_work():
+            # A new authorization: TikTok's earlier revoked / expiring notices are moot.
+            store.notices.clear(cfg.name)
     print(
         f"connected store {cfg.name} to TikTok shop {shop.tiktok_shop_id} ({shop.name}), "
         f"region {shop.region} → market {cfg.market or binding.market}; tokens saved in "

@@ -8,6 +8,7 @@ more (a full disk, a read-only folder) stops the service too, so the command rep
 
 from __future__ import annotations
 
+import queue
 import signal
 import sqlite3
 import threading
@@ -28,12 +29,30 @@ from cancelsync.monitor import Monitor
 from cancelsync.scopes import store_scope
 from cancelsync.stopping import StopRequested, StopSignal
 from cancelsync.store import Store
+from cancelsync.store.notices import REVOKED
 from cancelsync.sync.cycle import run_store_cycle
 from cancelsync.sync.engine import CycleReport
 from cancelsync.webhooks import Waker, WebhookApp, WebhookServer
 from cancelsync.wiring import ClientFactory
 
 log = structlog.get_logger("cancelsync.service")
+
+
+def notice_text(store_name: str, kind: int) -> str:
+    """What a person is told about webhook type 6 or 7, with what to do."""
+    fix = (
+        "the seller authorizes the app again (the consent page), then `cancelsync "
+        f"connect --store {store_name} --auth-code CODE`"
+    )
+    if kind == REVOKED:
+        return (
+            "TikTok says the seller revoked the app's authorization (webhook type 6): "
+            f"this shop's cancellations are no longer synced; {fix}"
+        )
+    return (
+        "TikTok says the app's authorization ends soon (webhook type 7, sent daily "
+        f"from 30 days before): {fix} before it does"
+    )
 
 
 class Worker:
@@ -63,6 +82,11 @@ class Worker:
         # connection, so they take turns (a wake during a cycle runs right after it).
         self._cycle_lock = threading.Lock()
         self.waker = Waker()
+        # Webhook types 6/7 as they arrive (the request thread never touches the
+        # database): recorded by the next cycle's thread, under the cycle lock.
+        self._notices: queue.SimpleQueue[tuple[str, int, datetime]] = (
+            queue.SimpleQueue()
+        )
 
     # ------------------------------------------------------------------ runs
 
@@ -226,11 +250,33 @@ class Worker:
     def _authorization_notice(
         self, store_name: str, kind: int, data: Mapping[str, Any]
     ) -> None:
-        what = "revoked" if kind == 6 else "expiring soon"
+        what = "revoked" if kind == REVOKED else "expiring soon"
         log.warning(
             "tiktok.authorization_notice", store=store_name, notice=what, type=kind,
             hint=f"re-authorize the app, then `cancelsync connect --store {store_name}`",
         )  # fmt: skip
+        self._notices.put((store_name, kind, self.clock.now()))
+        self.waker.wake(store_name)  # the woken cycle records it (and tries the token)
+
+    def _record_notices(self) -> None:
+        """Keep the notices that arrived (``status``) and queue their alerts; called
+        with the cycle lock held, from the cycle's thread."""
+        while True:
+            try:
+                store_name, kind, received = self._notices.get_nowait()
+            except queue.Empty:
+                return
+            message = notice_text(store_name, kind)
+            with self.store.unit_of_work():
+                self.store.notices.note(store_name, kind, message, received)
+            alerter = self.monitor.alerter
+            if alerter is not None:
+                notice = next(
+                    n
+                    for n in self.store.notices.for_store(store_name)
+                    if n.kind == kind
+                )
+                alerter.authorization(notice)
 
     def _run_woken(self) -> None:
         """Run the woken stores' cycles, one extra cycle however many wakes came."""
@@ -250,6 +296,7 @@ class Worker:
         with self._cycle_lock:
             if self._stop.is_set():
                 return
+            self._run_safely(self._record_notices)
             self._run_safely(run)
 
     def _run_safely(self, run: Callable[[], object]) -> None:

@@ -69,7 +69,7 @@ def test_migrations_applied_twice_are_a_no_op(tmp_path: Path, clock: FakeClock) 
         assert applied == [
             "m001_initial", "m002_ledger_reason_code", "m003_direction_switches",
             "m004_alert_state", "m005_housekeeping", "m006_ledger_creditmemo_index",
-            "m007_ledger_waiting_for_import",
+            "m007_ledger_waiting_for_import", "m008_tiktok_notices",
         ]  # fmt: skip
         assert migrations.pending(second.db) == []
         cursor = second.cursors.get(SCOPE, "cancellations")

@@ -36,13 +36,14 @@ from cancelsync.store.history import Cycles, Timeline
 from cancelsync.store.housekeeping import Pruned, backup_database, prune_history
 from cancelsync.store.ledger import UNSET, Ledger, LedgerEntry
 from cancelsync.store.links import Link, LinkConflictError, Links
+from cancelsync.store.notices import Notice, Notices
 from cancelsync.store.shops import ShopBinding, Shops
 from cancelsync.store.switches import DirectionSwitch, DirectionSwitches
 from cancelsync.store.tokens import TokenPair, Tokens, seed_fingerprint
 
 __all__ = [
     "UNSET", "Cursor", "CursorRegressionError", "DirectionSwitch", "LedgerEntry", "Link",
-    "LinkConflictError", "Pruned", "ShopBinding", "Store", "TokenPair",
+    "LinkConflictError", "Notice", "Pruned", "ShopBinding", "Store", "TokenPair",
     "seed_fingerprint",
 ]  # fmt: skip
 
@@ -58,6 +59,7 @@ class Store:
         self.ledger = Ledger(db)
         self.tokens = Tokens(db)
         self.shops = Shops(db)
+        self.notices = Notices(db)
         self.cycles = Cycles(db)
         self.timeline = Timeline(db)
         self.switches = DirectionSwitches(db)

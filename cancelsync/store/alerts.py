@@ -21,7 +21,7 @@ from sqlite_utils import Database
 
 from cancelsync.store.db import iso
 
-ALERT_KINDS = ("attention", "failing", "recovered")
+ALERT_KINDS = ("attention", "failing", "recovered", "authorization")
 
 
 @dataclass(frozen=True)

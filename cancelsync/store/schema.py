@@ -248,3 +248,14 @@ def m007_ledger_waiting_for_import(db: Database) -> None:
         "CREATE INDEX ledger_waiting_for_import ON ledger (scope, created_at) "
         "WHERE state = 'skipped' AND reason_code = 'not_imported'"
     )
+
+
+@migrations()
+def m008_tiktok_notices(db: Database) -> None:
+    # Webhook types 6/7 (authorization revoked / expiring): the latest of each per
+    # store, shown by ``status`` until the store is connected again.
+    db.execute(
+        "CREATE TABLE tiktok_notices (store_name TEXT NOT NULL, kind INTEGER NOT NULL, "
+        "message TEXT NOT NULL, received_at TEXT NOT NULL, times INTEGER NOT NULL, "
+        "PRIMARY KEY (store_name, kind))"
+    )
