@@ -54,6 +54,16 @@ def _store_status(store: Store, cfg: StoreConfig) -> dict[str, Any]:
             "magento_refund_to_tiktok_cancel": cfg.magento_refund_to_tiktok_cancel.enabled,
         },
         "auth": _auth_status(store, cfg),
+        # What TikTok's webhooks said of the authorization (types 6/7), until connect.
+        "tiktok_notices": [
+            {
+                "type": n.kind,
+                "message": n.message,
+                "received_at": n.received_at,
+                "times": n.times,
+            }
+            for n in store.notices.for_store(cfg.name)
+        ],
         "cursors": cursors,
         "cursor_times": {
             stream: iso_utc(pos)
@@ -156,6 +166,10 @@ def _render_store(s: dict[str, Any], out: TextIO, now: datetime) -> None:
         file=out,
     )
     print(f"  auth: {_auth_text(s, now)}", file=out)
+    for notice in s.get("tiktok_notices", ()):
+        again = f", {notice['times']} times" if notice["times"] > 1 else ""
+        print(f"  ! {notice['message']} (received {when(notice['received_at'], now)}"
+              f"{again})", file=out)  # fmt: skip
     for stream, pos in s["cursors"].items():
         print(f"  cursor {stream}: {_cursor_text(stream, pos, now)}", file=out)
     print(f"  last cycle: {_cycle_text(s['last_cycle'], now)}", file=out)

@@ -3,6 +3,7 @@ day, cleared by `connect`. Delivered over HTTP to a running worker's listener.""
 
 from __future__ import annotations
 
+import io
 import json
 import socket
 import time
@@ -93,6 +94,14 @@ def test_a_revoked_authorization_is_kept_for_status_alerted_once_and_cleared_by_
         assert alerted[0].startswith(
             "cancelsync [us-main]: TikTok says the seller revoked"
         )
+
+        out = io.StringIO()
+        assert main(["--config", str(path), "status"], stdout=out) == 0
+        (line,) = [x for x in out.getvalue().splitlines() if "revoked" in x]
+        assert line.startswith(
+            "  ! TikTok says the seller revoked the app's authorization"
+        )
+        assert line.endswith("ago), 2 times)")
 
         code = sb.auth_code()
         assert main(["--config", str(path), "connect", "--store", "us-main",
