@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from conftest import MINIMAL_CONFIG
 
 from cancelsync.config import load_config
 from cancelsync.readable import relative, when
@@ -19,19 +20,7 @@ pytestmark = pytest.mark.usefixtures("reset_logging", "clean_env")
 
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 SCOPE = "store:us-main"
-MINIMAL = """\
-[magento]
-base_url = "https://magento.test"
-consumer_key = "ck-minimal"
-consumer_secret = "cs-minimal-secret"
-access_token = "at-minimal-token"
-access_token_secret = "ats-minimal-secret"
-
-[[stores]]
-name = "us-main"
-app_key = "app-key-minimal"
-app_secret = "app-secret-minimal"
-"""
+MINIMAL = MINIMAL_CONFIG
 TOKENS = 'access_token = "at-seed"\nrefresh_token = "rt-seed"\n'
 
 

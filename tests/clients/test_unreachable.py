@@ -12,7 +12,6 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 import requests
@@ -22,28 +21,6 @@ from cancelsync.errors import ApiError, OutcomeUnknownError, RetryableApiError
 
 # Every case must fail fast: a hang here is the bug (a cycle stuck on one host).
 FAST = 5.0
-
-
-@pytest.fixture
-def no_dns_for_invalid(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``*.invalid`` never resolves and never reaches a DNS server (RFC 6761 §6.4)."""
-    real = socket.getaddrinfo
-
-    def getaddrinfo(host: Any, *args: Any, **kw: Any) -> Any:
-        if isinstance(host, str) and host.rstrip(".").endswith(".invalid"):
-            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        return real(host, *args, **kw)
-
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-
-
-@pytest.fixture
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then closed)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
 
 
 @pytest.fixture

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import io
 import re
-import socket
-from typing import Any
 
 import pytest
 
@@ -49,27 +47,6 @@ def _failed_with_fix(out: str) -> list[tuple[str, list[str]]]:
         elif found and line.startswith("         "):
             found[-1][1].append(line.strip())
     return found
-
-
-@pytest.fixture
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
-
-
-@pytest.fixture
-def no_dns_for_invalid(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``*.invalid`` never resolves and never reaches a DNS server (RFC 6761)."""
-    real = socket.getaddrinfo
-
-    def getaddrinfo(host: Any, *args: Any, **kw: Any) -> Any:
-        if isinstance(host, str) and host.rstrip(".").endswith(".invalid"):
-            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        return real(host, *args, **kw)
-
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
 def test_check_refused_magento_prints_one_hint(
