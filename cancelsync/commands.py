@@ -386,6 +386,7 @@ def resync(config: Config, out: TextIO, *, redactor: Redactor, order_ref: str) -
     import uuid
 
     from cancelsync.scopes import store_scope
+    from cancelsync.sync.cycle import StoreRun
     from cancelsync.sync.resync import resync_order
 
     with (
@@ -408,15 +409,15 @@ def resync(config: Config, out: TextIO, *, redactor: Redactor, order_ref: str) -
                 if found is None:
                     continue
                 tiktok_order_id, magento_entity_id = found
-                report = resync_order(
+                run = StoreRun(
                     store=store, cfg=cfg, worker=config.worker, shop=shop,
                     magento=clients.magento, tiktok=tt.api, clock=clients.clock,
-                    run_id=uuid.uuid4().hex[:12], tiktok_order_id=tiktok_order_id,
-                    magento_entity_id=magento_entity_id,
+                    run_id=uuid.uuid4().hex[:12],
                     other_stores_claim=len(config.stores) > 1,
-                    write_timeout_seconds=max(config.magento.timeout_seconds,
-                                              config.tiktok.timeout_seconds),
+                    write_timeout_seconds=config.write_timeout_seconds,
                 )  # fmt: skip
+                report = resync_order(run, tiktok_order_id=tiktok_order_id,
+                                      magento_entity_id=magento_entity_id)  # fmt: skip
                 _print_resync(store, out, cfg.name, tiktok_order_id, report, before)
                 return EXIT_OK if report.ok else EXIT_FAILURE
     print(

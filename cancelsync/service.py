@@ -30,7 +30,7 @@ from cancelsync.scopes import store_scope
 from cancelsync.stopping import StopRequested, StopSignal
 from cancelsync.store import Store
 from cancelsync.store.notices import REVOKED
-from cancelsync.sync.cycle import run_store_cycle
+from cancelsync.sync.cycle import StoreRun, run_store_cycle
 from cancelsync.sync.engine import CycleReport
 from cancelsync.webhooks import Waker, WebhookApp, WebhookServer
 from cancelsync.wiring import ClientFactory
@@ -142,15 +142,15 @@ class Worker:
                     log.error("cycle.store_failed", store=cfg.name, error=str(exc))  # noqa: TRY400 - expected trouble, no traceback
                 finish_cycle(self.store, report, self.clock.now())
                 return report
-            return run_store_cycle(
+            run = StoreRun(
                 store=self.store, cfg=cfg, worker=self.config.worker, shop=shop,
                 magento=self.clients.magento, tiktok=tt.api, clock=self.clock,
-                run_id=run_id, dry_run=dry_run, since=since,
+                run_id=run_id, dry_run=dry_run,
                 other_stores_claim=self._others_claim(cfg),
                 should_stop=self._stop.is_set,
-                write_timeout_seconds=max(self.config.magento.timeout_seconds,
-                                          self.config.tiktok.timeout_seconds),
+                write_timeout_seconds=self.config.write_timeout_seconds,
             )  # fmt: skip
+            return run_store_cycle(run, since=since)
 
     def _others_claim(self, cfg: StoreConfig) -> bool:
         """Could another enabled direction-A store own this store's credit memos?"""

@@ -375,6 +375,12 @@ class Config:
     # loaded for a command that calls no API has them (``require_secrets=False``).
     unresolved: tuple[str, ...] = field(default=(), metadata={"key": False})
 
+    @property
+    def write_timeout_seconds(self) -> float:
+        """How long a write may still complete after the client gave up on it (the
+        engine holds a row that long before re-reading): the longer client timeout."""
+        return float(max(self.magento.timeout_seconds, self.tiktok.timeout_seconds))
+
     def store(self, name: str) -> StoreConfig:
         for store in self.stores:
             if store.name == name:

@@ -42,43 +42,67 @@ class ShopContext:
     scope: str
 
 
-def run_store_cycle(
-    *,
-    store: Store,
-    cfg: StoreConfig,
-    worker: WorkerConfig,
-    shop: ShopContext,
-    magento: MagentoPort,
-    tiktok: TikTokPort,
-    clock: Clock,
-    run_id: str,
-    dry_run: bool = False,
-    other_stores_claim: bool = False,
-    should_stop: Callable[[], bool] = lambda: False,
-    retry: RetryPolicy | None = None,
-    write_timeout_seconds: float = DEFAULT_WRITE_TIMEOUT_SECONDS,
-    since: datetime | None = None,
-) -> CycleReport:
-    """Run one cycle and record it; never raises for API trouble (it is in the report).
+def _never() -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class StoreRun:
+    """What one store's cycle (or ``resync``) runs with: the store's config and shop,
+    the clients, and how. The service and the CLI build one; ``engine`` and the two
+    directions are made from it the same way for a cycle and a resync.
 
     ``retry``: the policy refused writes are re-sent under; by default the TikTok
     client's own (the transport's), so reads and writes share one policy.
+    """
+
+    store: Store
+    cfg: StoreConfig
+    worker: WorkerConfig
+    shop: ShopContext
+    magento: MagentoPort
+    tiktok: TikTokPort
+    clock: Clock
+    run_id: str
+    dry_run: bool = False
+    other_stores_claim: bool = False
+    should_stop: Callable[[], bool] = _never
+    retry: RetryPolicy | None = None
+    write_timeout_seconds: float = DEFAULT_WRITE_TIMEOUT_SECONDS
+
+    def engine(self) -> Engine:
+        """A new engine with its report (``engine.report``), started now."""
+        report = CycleReport(self.cfg.name, self.shop.scope, self.run_id,
+                             self.clock.now(), dry_run=self.dry_run)  # fmt: skip
+        return Engine(
+            store=self.store, cfg=self.cfg, worker=self.worker, scope=self.shop.scope,
+            clock=self.clock, report=report, dry_run=self.dry_run,
+            should_stop=self.should_stop,
+            retry=self.retry or getattr(self.tiktok, "retry_policy", None),
+            write_timeout_seconds=self.write_timeout_seconds,
+        )  # fmt: skip
+
+    def tiktok_to_magento(self, engine: Engine) -> TikTokToMagento:
+        return TikTokToMagento(engine, shop_id=self.shop.tiktok_shop_id,
+                               magento=self.magento, tiktok=self.tiktok)  # fmt: skip
+
+    def magento_to_tiktok(self, engine: Engine) -> MagentoToTikTok:
+        return MagentoToTikTok(
+            engine, shop_id=self.shop.tiktok_shop_id, market=self.shop.market,
+            magento=self.magento, tiktok=self.tiktok,
+            other_stores_claim=self.other_stores_claim,
+        )  # fmt: skip
+
+
+def run_store_cycle(run: StoreRun, *, since: datetime | None = None) -> CycleReport:
+    """Run one cycle and record it; never raises for API trouble (it is in the report).
+
     ``since``: a backfill (``run --once --since``): both directions re-read from then.
     """
-    report = CycleReport(cfg.name, shop.scope, run_id, clock.now(), dry_run=dry_run)
-    engine = Engine(
-        store=store, cfg=cfg, worker=worker, scope=shop.scope, clock=clock,
-        report=report, dry_run=dry_run, should_stop=should_stop,
-        retry=retry or getattr(tiktok, "retry_policy", None),
-        write_timeout_seconds=write_timeout_seconds,
-    )  # fmt: skip
-    b = TikTokToMagento(
-        engine, shop_id=shop.tiktok_shop_id, magento=magento, tiktok=tiktok
-    )
-    a = MagentoToTikTok(
-        engine, shop_id=shop.tiktok_shop_id, market=shop.market, magento=magento,
-        tiktok=tiktok, other_stores_claim=other_stores_claim,
-    )  # fmt: skip
+    store, cfg, clock, dry_run = run.store, run.cfg, run.clock, run.dry_run
+    engine = run.engine()
+    report = engine.report
+    b, a = run.tiktok_to_magento(engine), run.magento_to_tiktok(engine)
     started = time.monotonic()
     try:
         # Whatever ends the cycle, the actions in flight finish and are recorded first.

@@ -10,36 +10,13 @@ never imported. No cursor moves and no cycle is recorded.
 
 from __future__ import annotations
 
-from cancelsync.clock import Clock
-from cancelsync.config import StoreConfig, WorkerConfig
 from cancelsync.errors import ApiError, CancelSyncError
-from cancelsync.store import Store
-from cancelsync.sync.cycle import ShopContext
-from cancelsync.sync.engine import (
-    DEFAULT_WRITE_TIMEOUT_SECONDS,
-    CycleReport,
-    Engine,
-    StopRequested,
-)
-from cancelsync.sync.magento_to_tiktok import MagentoToTikTok
-from cancelsync.sync.ports import MagentoPort, TikTokPort
-from cancelsync.sync.tiktok_to_magento import TikTokToMagento
+from cancelsync.sync.cycle import StoreRun
+from cancelsync.sync.engine import CycleReport, StopRequested
 
 
 def resync_order(
-    *,
-    store: Store,
-    cfg: StoreConfig,
-    worker: WorkerConfig,
-    shop: ShopContext,
-    magento: MagentoPort,
-    tiktok: TikTokPort,
-    clock: Clock,
-    run_id: str,
-    tiktok_order_id: str,
-    magento_entity_id: int | None,
-    other_stores_claim: bool = False,
-    write_timeout_seconds: float = DEFAULT_WRITE_TIMEOUT_SECONDS,
+    run: StoreRun, *, tiktok_order_id: str, magento_entity_id: int | None
 ) -> CycleReport:
     """Decide (and apply) what is new for one order; API trouble is in the report.
 
@@ -47,20 +24,15 @@ def resync_order(
         magento_entity_id: the linked Magento order, when known (direction A reads its
             credit memos); ``None`` skips direction A.
     """
-    report = CycleReport(cfg.name, shop.scope, run_id, clock.now())
-    engine = Engine(
-        store=store, cfg=cfg, worker=worker, scope=shop.scope, clock=clock,
-        report=report, retry=getattr(tiktok, "retry_policy", None),
-        write_timeout_seconds=write_timeout_seconds,
-    )  # fmt: skip
+    cfg, tiktok, magento = run.cfg, run.tiktok, run.magento
+    engine = run.engine()
+    report = engine.report
     engine.log.info("resync.started", tiktok_order_id=tiktok_order_id,
                     magento_entity_id=magento_entity_id)  # fmt: skip
     try:
         with engine.flights.closing():
             if cfg.tiktok_cancel_to_magento_refund.enabled:
-                b = TikTokToMagento(
-                    engine, shop_id=shop.tiktok_shop_id, magento=magento, tiktok=tiktok
-                )
+                b = run.tiktok_to_magento(engine)
                 # A cancellation skipped as never imported is looked up again, however
                 # old: the merchant asks about this order now.
                 b.recheck_not_imported(tiktok_order_id)
@@ -68,11 +40,7 @@ def resync_order(
                     b.process_page(page)
                     engine.drain()
             if cfg.magento_refund_to_tiktok_cancel.enabled and magento_entity_id:
-                a = MagentoToTikTok(
-                    engine, shop_id=shop.tiktok_shop_id, market=shop.market,
-                    magento=magento, tiktok=tiktok,
-                    other_stores_claim=other_stores_claim,
-                )  # fmt: skip
+                a = run.magento_to_tiktok(engine)
                 a.process_page(magento.credit_memos_for_order(magento_entity_id))
     except StopRequested:
         report.counts["stopped_early"] += 1
@@ -81,5 +49,5 @@ def resync_order(
         engine.log.error(  # noqa: TRY400 - expected API trouble: no traceback
             "resync.failed", error=str(exc), error_type=type(exc).__name__
         )
-    report.finished_at = clock.now()
+    report.finished_at = run.clock.now()
     return report

@@ -52,7 +52,7 @@ from cancelsync.rules.decisions import (
 )
 from cancelsync.store import LedgerEntry, Store
 from cancelsync.store.db import iso
-from cancelsync.sync.cycle import ShopContext, run_store_cycle
+from cancelsync.sync.cycle import ShopContext, StoreRun, run_store_cycle
 from cancelsync.sync.engine import (
     DEFAULT_WRITE_TIMEOUT_SECONDS,
     OUTAGE_STREAK,
@@ -920,11 +920,13 @@ def _cycle(store: Store, clock: FakeClock, **kw: Any) -> CycleReport:
         magento_refund_to_tiktok_cancel=RefundToCancelConfig(enabled=False),
         tiktok_cancel_to_magento_refund=CancelToRefundConfig(enabled=False),
     )  # fmt: skip
-    return run_store_cycle(
+    since = kw.pop("since", None)
+    run = StoreRun(
         store=store, cfg=cfg, worker=WorkerConfig(Path("unused.db")),
         shop=ShopContext("7495", "US", SCOPE), magento=object(), tiktok=object(),  # type: ignore[arg-type]
         clock=clock, run_id="run-1", retry=RetryPolicy(sleep=lambda s: None), **kw,
     )  # fmt: skip
+    return run_store_cycle(run, since=since)
 
 
 def test_cycle_notes_directions_off_and_logs_one_summary(
