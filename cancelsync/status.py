@@ -16,7 +16,6 @@ from cancelsync.clock import SystemClock
 from cancelsync.config import Config, StoreConfig
 from cancelsync.directions import Direction
 from cancelsync.readable import iso_utc, magento_order, when
-from cancelsync.rules.decisions import Code
 from cancelsync.scopes import store_scope, token_scope
 from cancelsync.store import LedgerEntry, Store
 
@@ -74,9 +73,7 @@ def _store_status(store: Store, cfg: StoreConfig) -> dict[str, Any]:
         "actions": store.ledger.counts(scope),
         # TikTok cancellations with no Magento order to refund: a wrong
         # tiktok_order_id_field, or orders the importer never brought over.
-        "never_imported": store.ledger.reason_code_counts(scope).get(
-            Code.NOT_IMPORTED, 0
-        ),
+        "never_imported": store.ledger.never_imported(scope),
         "hold_on_request": cfg.tiktok_cancel_to_magento_refund.hold_on_request,
         # Magento orders cancelsync holds while a buyer's cancel request is pending.
         "on_hold": [_hold_brief(e) for e in store.ledger.holds_on(scope)],

@@ -209,6 +209,16 @@ class Ledger:
             [scope, iso(since)],
         )
 
+    def never_imported(self, scope: str) -> int:
+        """TikTok cancellations skipped because no Magento order carried the TikTok
+        order id (a buyer request's hold waiting for the import is not one)."""
+        rows = self._db.query(
+            "SELECT COUNT(*) AS n FROM ledger WHERE scope = ? AND state = 'skipped' "
+            "AND reason_code = 'not_imported' AND action != 'magento_hold'",
+            [scope],
+        )
+        return int(next(iter(rows))["n"])
+
     def reopen(
         self,
         idempotency_key: str,

@@ -133,13 +133,28 @@ class Holds:
     # ------------------------------------------------------------------ decisions
 
     def on_request(
-        self, c: TikTokCancellation, event: Event, order_id: int | None
+        self,
+        c: TikTokCancellation,
+        event: Event,
+        order_id: int | None,
+        *,
+        not_imported: bool = False,
     ) -> None:
         """A record that is not an accepted cancellation: hold the order while a buyer's
         request is pending; release cancelsync's hold once it was rejected or withdrawn.
-        ``order_id``: the linked Magento order (``None``: not linked, nothing to hold)."""
+        ``order_id``: the linked Magento order (``None``: not linked, nothing to hold
+        now); ``not_imported``: no Magento order carries the TikTok id yet."""
         if order_id is None:
-            return  # not imported / ambiguous: the refund, if any, reports it
+            if not_imported and self.enabled and rules.is_buyer_request(c):
+                # The importer may bring the order over while the request is still
+                # pending: the row waits for it like a refund does (``import_wait_hours``,
+                # ``TikTokToMagento.recheck_not_imported``), and the order is held then.
+                self.engine.record(self._event(event, self._hold(c.cancel_id)), Skip(
+                    f"no Magento order carries TikTok order {c.tiktok_order_id} yet; "
+                    "it is held if it is imported while the request is pending",
+                    Code.NOT_IMPORTED,
+                ))  # fmt: skip
+            return  # ambiguous / conflicting links: the refund, if any, reports them
         if rules.is_buyer_request(c):
             if not self.enabled:
                 return

@@ -561,7 +561,11 @@ class TikTokToMagento:
         event = seen.add(self.event_for(c, resolved), seen.tiktok_order(tiktok_order))
         entity_id = resolved.magento_entity_id if resolved else None
         if not c.accepted:
-            self.holds.on_request(c, event, entity_id)
+            not_imported = link is None or (
+                isinstance(link, rules.LinkFacts)
+                and link.status == rules.LinkStatus.NOT_IMPORTED
+            )
+            self.holds.on_request(c, event, entity_id, not_imported=not_imported)
             return
         self._decided_orders.add(c.tiktok_order_id)
         # cancelsync's own hold comes off first, whatever is decided next (an echo of

@@ -137,3 +137,28 @@ def _age_rows(harness: Harness, *, hours: int) -> None:
             store.db.execute("UPDATE ledger SET created_at = ?", [then])
     finally:
         store.close()
+
+
+def test_a_pending_request_on_an_order_imported_late_is_held_once_it_arrives(
+    harness: Harness,
+) -> None:
+    """hold_on_request: the buyer asks to cancel before the importer ran; once the
+    order arrives in Magento (the request still pending) it is held, not shipped."""
+    harness.sb.stores.clear()
+    harness.sb.add_store("us-main", hold_on_request=True)
+    tiktok_order_id = _tiktok_only(harness)
+    cancel_id = harness.sb.tiktok.buyer_cancel(tiktok_order_id, pending=True)
+    # Asked 10 minutes ago: past the overlap window, the next scan will not see it again.
+    harness.sb.tiktok.backdate(cancel_id, 600)
+
+    rc, _ = harness.run("run", "--once")
+    assert rc == 0
+    assert harness.status()["stores"][0]["never_imported"] == 0  # a request, not a cancel
+
+    placed = _import(harness, tiktok_order_id)
+    rc, _ = harness.run("run", "--once")
+
+    assert rc == 0
+    assert harness.sb.magento.order(placed.magento_entity_id)["state"] == "holded"
+    (hold,) = [e for e in harness.ledger() if e.idempotency_key.startswith("hold:")]
+    assert hold.state == "done"
