@@ -209,6 +209,17 @@ class Ledger:
             [scope, iso(since)],
         )
 
+    def has_keys(self, prefix: str) -> bool:
+        """Whether any row's idempotency key starts with ``prefix`` (a range of the
+        unique key index: one probe, however large the ledger)."""
+        end = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        rows = self._db.query(
+            "SELECT 1 FROM ledger WHERE idempotency_key >= ? AND idempotency_key < ? "
+            "LIMIT 1",
+            [prefix, end],
+        )
+        return any(True for _ in rows)
+
     def never_imported(self, scope: str) -> int:
         """TikTok cancellations skipped because no Magento order carried the TikTok
         order id (a buyer request's hold waiting for the import is not one)."""

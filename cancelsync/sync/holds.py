@@ -87,6 +87,10 @@ class Holds:
         self._forget_order = forget_order
         # Orders a dry run planned to release: planned as if released.
         self.planned_releases: set[int] = set()
+        # Whether this shop has any hold row: when none (most stores, most of the
+        # time) an accepted cancellation needs no hold look-up of its own. Hold rows
+        # are only written through this object during the cycle (``_wrote``).
+        self._any = engine.store.ledger.has_keys(hold_key(shop_id, ""))
 
     # ------------------------------------------------------------------ which records
 
@@ -105,6 +109,7 @@ class Holds:
         return any(self._release_open(e) for e in holds)
 
     def _hold(self, cancel_id: str) -> str:
+        self._any = True  # a hold row is about to be read or written
         return hold_key(self.shop_id, cancel_id)
 
     def _release(self, cancel_id: str) -> str:
@@ -114,6 +119,8 @@ class Holds:
         self, tiktok_order_id: str, cancel_id: str | None = None
     ) -> list[LedgerEntry]:
         """The hold rows of a TikTok order (or of one of its requests)."""
+        if not self._any:
+            return []
         prefix = self._hold("")
         return [
             e for e in self.engine.store.ledger.for_tiktok_order(tiktok_order_id)
