@@ -1,13 +1,17 @@
 """The chaos soak's short variant (the full one is `make soak`): the real worker, run as
 child processes through the CLI against faulty simulators and SIGKILLed four times (once in
-service mode), still refunds and cancels exactly once.
+service mode), still refunds and cancels exactly once, and holds an order only while its
+buyer's request is pending (us-main runs with ``hold_on_request``; never the merchant's
+holds, never a shipped order).
 
 Left out of the short variant, on purpose (the full soak keeps them all):
 
 - kills that cut a send short: here kills land only while the worker lists orders, between
   events. A send cut short is held for the client timeout + 60 s before the worker looks at
   it again (by design: the write may still complete), longer than this test;
-- drops, 502/504 and timeouts on writes, for the same reason;
+- drops, 502/504 and timeouts on writes, for the same reason, and lost replies to
+  Magento order comments (a hold's comment is its first call: a lost reply to it parks
+  the hold just as long);
 - slow writes, a kill during a slow partial refund, and ``retry --all`` while a timed-out
   partial refund is still being committed: the full soak's targeted scenarios for the two
   known worker bugs (double refund after a restart, re-send after ``retry --all``).
@@ -25,6 +29,7 @@ from collections import Counter
 import pytest
 
 from cancelsync.sandbox.soak import SoakResult, SoakSettings, oracle, run_soak
+from cancelsync.sandbox.soak.model import SoakOrder
 
 SEED = int(os.environ.get("CANCELSYNC_SOAK_SEED", "11"))
 
@@ -59,6 +64,9 @@ def test_short_soak_keeps_exactly_once(soak: tuple[SoakResult, float]) -> None:
     assert figures["writes attempted"] > 40
     assert figures["events"]["TikTok cancellations"] > 20
     assert figures["events"]["merchant credit memos"] > 20
+    assert figures["holds applied (Magento answered 200)"] > 0
+    assert figures["releases applied (Magento answered 200)"] > 0
+    assert figures["orders on hold at the end"].get("other (must be 0)", 0) == 0
     assert seconds < 60
 
 
@@ -93,3 +101,53 @@ def test_oracle_catches_a_second_refund_and_an_echo(
     kinds = {(v.invariant, v.order) for v in verdict.violations}
     assert ("duplicate", refunded.index) in kinds
     assert ("echo", merchant.index) in kinds
+
+
+def test_oracle_catches_a_hold_left_on_a_missing_one_and_a_released_merchant_hold(
+    soak: tuple[SoakResult, float],
+) -> None:
+    """The hold checks are not vacuous: an order held after its request was rejected, a
+    pending request's order no longer held, and a merchant's hold taken off are each
+    reported, naming the order."""
+    result, _ = soak
+    world = result.world
+    magento = world.sb.magento
+
+    def state(o: SoakOrder) -> str:
+        assert o.magento_entity_id is not None
+        return str(magento.order(o.magento_entity_id)["state"])
+
+    def first(outcome: str, *, merchant: bool = False) -> SoakOrder | None:
+        return next(
+            (o for o in world.orders if o.request_outcome == outcome
+             and o.merchant_held == merchant and (merchant or o.holdable)
+             and state(o) == ("holded" if merchant or outcome == "pending"
+                              else "processing")),
+            None,
+        )  # fmt: skip
+
+    wanted: set[tuple[str, int]] = set()
+    rejected, pending, merchant = (
+        first("rejected"), first("pending"), first("pending", merchant=True)
+    )  # fmt: skip
+    if rejected is not None and rejected.magento_entity_id is not None:
+        magento.hold_order(rejected.magento_entity_id)
+        wanted.add(("hold left on", rejected.index))
+    for order in (pending, merchant):
+        if order is not None and order.magento_entity_id is not None:
+            magento.unhold_order(order.magento_entity_id)
+    if pending is not None:
+        wanted.add(("hold missing", pending.index))
+    if merchant is not None:
+        wanted.add(("merchant hold released", merchant.index))
+    assert wanted, "the short world has no hold fates to tamper with"
+
+    verdict = oracle.check(
+        world, result.status, result.database, result.workdir / "logs"
+    )
+
+    found = {(v.invariant, v.order): v.detail for v in verdict.violations}
+    assert wanted <= set(found), found
+    for _, index in wanted:
+        number = world.orders[index].magento_increment_id
+        assert any(f"#{number}" in d for (_, i), d in found.items() if i == index)

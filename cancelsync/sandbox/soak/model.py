@@ -25,6 +25,12 @@ class StorePlan:
     partial_refunds: str
     include_seller: bool
     seller_center_reason: str
+    hold_on_request: bool = False
+
+    @property
+    def holds(self) -> bool:
+        """cancelsync holds this store's orders while a buyer's request is pending."""
+        return self.hold_on_request and self.cancel_to_refund
 
     def spec_options(self) -> dict[str, Any]:
         return {
@@ -35,15 +41,18 @@ class StorePlan:
             "cancel_to_refund": self.cancel_to_refund,
             "restock": self.restock,
             "include_seller_cancellations": self.include_seller,
+            "hold_on_request": self.hold_on_request,
         }
 
 
 # A: US, restock on, partial credit memos cancel TikTok lines, seller cancels mirrored (so
 # the echo guard, not the role filter, keeps our own cancels from coming back).
 # B: UK, restock off, partial memos only reported. C: both directions off.
+# Holds (hold_on_request) only in A: B plays the same request fates with holds off, so
+# "off" is checked under the same chaos (not one hold or unhold request there).
 STORES = (
     StorePlan("A", "us-main", "US", 1, True, True, True, "cancel_items", True,
-              "seller_cancel_reason_wrong_price"),
+              "seller_cancel_reason_wrong_price", hold_on_request=True),
     StorePlan("B", "uk-main", "UK", 2, False, True, True, "report", False,
               "seller_cancel_reason_wrong_price_uk"),
     StorePlan("C", "us-quiet", "US", 3, True, False, False, "report", False,
@@ -72,7 +81,31 @@ FATES: dict[str, tuple[int, tuple[tuple[str, int], ...]]] = {
     "memo_twice": (2, (("memo_part", 0), ("memo_rest", 2))),
     "memo_shipped": (3, (("ship", 0), ("memo_any", 0))),
     "memo_late": (2, (("memo_late", 0),)),
+    # Buyer requests that stay pending across worker runs (held in store A meanwhile),
+    # then answered; some on orders the merchant held, or shipped, in Magento first.
+    "request_rejected": (3, (("request", 0), ("reject", 2))),
+    "request_auto": (2, (("request", 0), ("auto_approve", 2))),
+    "request_pending": (2, (("request", 0),)),  # still pending at the end
+    "merchant_hold_rejected": (
+        1,
+        (("merchant_hold", 0), ("request", 0), ("reject", 2)),
+    ),
+    "merchant_hold_approved": (
+        1,
+        (("merchant_hold", 0), ("request", 0), ("approve", 2)),
+    ),
+    "merchant_hold_pending": (1, (("merchant_hold", 0), ("request", 0))),
+    "magento_shipped_request": (
+        1,
+        (("magento_ship", 0), ("request", 1), ("reject", 2)),
+    ),
+    "magento_shipped_pending": (1, (("magento_ship", 0), ("request", 1))),
 }
+HOLD_FATES = frozenset(
+    {"request_rejected", "request_auto", "request_pending", "merchant_hold_rejected",
+     "merchant_hold_approved", "merchant_hold_pending", "magento_shipped_request",
+     "magento_shipped_pending"}
+)  # fmt: skip
 DISABLED_FATES = ("quiet", "buyer_full", "partial", "memo_full", "memo_partial")
 MULTI_UNIT_FATES = frozenset(
     {"partial", "partial_system", "partial_rest", "memo_partial", "memo_twice"}
@@ -134,10 +167,30 @@ class SoakOrder:
     shipping_expected: float = 0.0  # shipping our refunds must have refunded so far
     shipped: bool = False
     request_id: str | None = None
+    # How the buyer's request ended, as the driver made it end: pending, rejected,
+    # withdrawn, approved (Seller Center), auto_approved (TikTok's deadline) or
+    # merchant_memo (the merchant refunded in full; cancelsync approves it).
+    request_outcome: str | None = None
+    merchant_held: bool = False  # the merchant put the Magento order on hold
+    magento_shipped: bool = False  # shipped in Magento (not on TikTok)
     seller_center_ids: set[str] = field(default_factory=set)
     merchant_memo_ids: list[int] = field(default_factory=list)
     tiktok_events: list[str] = field(default_factory=list)  # cancel ids (any actor)
     expect: Expect = field(default_factory=Expect)
+
+    @property
+    def holdable(self) -> bool:
+        """cancelsync must hold this order while its buyer's request is pending: a hold
+        store, imported and invoiced, neither held by the merchant nor shipped in
+        Magento (decided by the world, not by the worker)."""
+        return (
+            self.store.holds
+            and self.request_id is not None
+            and self.magento_entity_id is not None
+            and self.invoiced
+            and not self.merchant_held
+            and not self.magento_shipped
+        )
 
     @property
     def total_units(self) -> int:

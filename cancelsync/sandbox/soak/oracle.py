@@ -21,6 +21,24 @@ Invariants, per order:
   our marker), a Magento order cancelled that should not be, a request approved that
   should not be.
 
+Holds (``hold_on_request``, store us-main; expectations from the world's steps, applied
+or refused from what Magento itself answered, see ``outcomes``):
+
+- **hold left on**: an order on hold at the end that neither the merchant held nor has a
+  buyer's request still pending (cancelsync's hold outlived its request);
+- **hold missing**: a request pending at the end on an order cancelsync must hold
+  (unshipped, not the merchant's hold) that is not on hold;
+- **merchant hold released**: an order the merchant held that got any unhold request, or
+  is no longer on hold;
+- **hold applied twice**: more than one hold request that Magento applied for an order's
+  request (a refused or faulted one does not count);
+- **shipped order held**: a hold request on an order shipped in Magento (which must be a
+  needs-attention item instead, see *lost*);
+- **unexpected hold**: a hold or unhold request on an order that must never be held
+  (another store, the merchant's hold, no request), or more releases than holds;
+- **request refund**: an accepted request without exactly one credit memo carrying its
+  marker, or a rejected, withdrawn or pending one with any.
+
 And globally: every SKU's stock equals its start - ordered + returned (restock settings), no
 action is left pending or failed, every attention item has a reason, and SQLite's
 ``PRAGMA integrity_check`` says ok.
@@ -38,12 +56,17 @@ from typing import Any
 
 from cancelsync.sandbox.soak.faults import WRITES
 from cancelsync.sandbox.soak.model import CENT, SoakOrder
+from cancelsync.sandbox.soak.outcomes import HOLD, UNHOLD
 from cancelsync.sandbox.soak.world import World
 
 ZERO_FIGURES = (
     "duplicates", "lost", "echoes", "forbidden writes", "wrong refunds",
     "unexpected writes", "stock mismatches", "pending at end", "attention without reason",
+    "holds left on", "holds missing", "merchant holds released", "holds applied twice",
+    "shipped orders held", "unexpected holds", "request refunds wrong",
 )  # fmt: skip
+HOLD_MARKERS = ("[cancelsync:hold:", "[cancelsync:release:")
+ANSWERED = {"approved", "auto_approved"}  # accepted on TikTok: refunded by cancelsync
 MARKER = re.compile(r"\[cancelsync:([^\]]+)\]")
 MAGENTO_ORDER = re.compile(r"/V1/orders?/(\d+)/")
 TIKTOK_CANCEL_ID = re.compile(r"/cancellations/([^/]+)/(?:approve|reject)$")
@@ -137,14 +160,19 @@ def _check_order(
     flagged = attention.get(order.tiktok_order_id, []) + attention.get(
         order.magento_increment_id, []
     )
-    if expect.quiet is not None and writes.get(order.index):
-        n = len(writes[order.index])
+    # A hold and its release are the only writes an order cancelsync must hold may see
+    # while its request is pending or after it was rejected (checked in _check_holds).
+    forbidden = [w for w in writes.get(order.index, [])
+                 if not (w["hold"] and order.holdable)]  # fmt: skip
+    if expect.quiet is not None and forbidden:
+        n = len(forbidden)
         verdict.add("forbidden write", "forbidden writes", n,
                     f"{n} write request(s) on an order that must see none ({expect.quiet})",
                     order)  # fmt: skip
     missing: list[str] = []
     if order.magento_entity_id is not None:
         missing += _check_magento(world, order, verdict)
+        _check_holds(world, order, writes.get(order.index, []), verdict)
     if order.tiktok_order_id:
         missing += _check_tiktok(world, order, verdict)
     if expect.attention is not None and not flagged:
@@ -266,10 +294,90 @@ def _check_tiktok(world: World, order: SoakOrder, verdict: Verdict) -> list[str]
     approved = request is not None and request["cancel_status"] in ACCEPTED
     if expect.approve is not None and not approved:
         missing.append(f"buyer request {expect.approve} not approved")
-    if approved and expect.approve is None and order.fate != "request_approved":
+    if approved and expect.approve is None and order.request_outcome not in ANSWERED:
         verdict.add("unexpected write", "unexpected writes", 1,
                     f"buyer request {order.request_id} was approved", order)  # fmt: skip
     return missing
+
+
+def _check_holds(
+    world: World, order: SoakOrder, writes: list[dict[str, Any]], verdict: Verdict
+) -> None:
+    """The hold invariants of one imported order (see the module docstring)."""
+    assert order.magento_entity_id is not None  # noqa: S101 - checked by the caller
+    posts = Counter(w["endpoint"] for w in writes)
+    outcomes = world.holds.of(order.magento_entity_id)
+    holds = [o for o in outcomes if o.endpoint == HOLD and o.applied]
+    releases = [o for o in outcomes if o.endpoint == UNHOLD and o.applied]
+    state = world.sb.magento.order(order.magento_entity_id)["state"]
+    name = (
+        f"Magento order #{order.magento_increment_id} (TikTok {order.tiktok_order_id}, "
+        f"fate {order.fate}, request {order.request_id}: {order.request_outcome})"
+    )
+    if order.merchant_held:
+        if posts[UNHOLD]:
+            verdict.add("merchant hold released", "merchant holds released",
+                        posts[UNHOLD], f"{name}: {posts[UNHOLD]} unhold request(s) on "
+                        "an order the merchant held", order)  # fmt: skip
+        if state != "holded":
+            verdict.add("merchant hold released", "merchant holds released", 1,
+                        f"{name}: the merchant held it, but it is {state} at the end",
+                        order)  # fmt: skip
+    elif state == "holded" and not (
+        order.holdable and order.request_outcome == "pending"
+    ):
+        verdict.add("hold left on", "holds left on", 1,
+                    f"{name}: on hold at the end, yet no pending request keeps it held "
+                    f"and the merchant did not hold it ({len(holds)} hold(s) and "
+                    f"{len(releases)} release(s) applied)", order)  # fmt: skip
+    if order.holdable and order.request_outcome == "pending" and state != "holded":
+        verdict.add("hold missing", "holds missing", 1,
+                    f"{name}: the buyer's request is still pending but the order is "
+                    f"{state}, not on hold ({posts[HOLD]} hold request(s) sent)", order)  # fmt: skip
+    if len(holds) > 1:
+        verdict.add("hold applied twice", "holds applied twice", len(holds) - 1,
+                    f"{name}: Magento applied {len(holds)} hold requests for one buyer "
+                    f"request (at {[round(o.at, 3) for o in holds]})", order)  # fmt: skip
+    if order.magento_shipped and posts[HOLD]:
+        verdict.add("shipped order held", "shipped orders held", posts[HOLD],
+                    f"{name}: {posts[HOLD]} hold request(s) on an order shipped in "
+                    "Magento (it needs attention instead)", order)  # fmt: skip
+    elif not order.holdable and (posts[HOLD] or posts[UNHOLD]):
+        verdict.add("unexpected hold", "unexpected holds", posts[HOLD] + posts[UNHOLD],
+                    f"{name}: {posts[HOLD]} hold and {posts[UNHOLD]} unhold request(s) "
+                    "on an order cancelsync must never hold", order)  # fmt: skip
+    elif len(releases) > len(holds):
+        verdict.add("unexpected hold", "unexpected holds", len(releases) - len(holds),
+                    f"{name}: {len(releases)} release(s) applied for {len(holds)} "
+                    "hold(s): a hold cancelsync did not make was taken off", order)  # fmt: skip
+    _check_request_refund(world, order, name, verdict)
+
+
+def _check_request_refund(
+    world: World, order: SoakOrder, name: str, verdict: Verdict
+) -> None:
+    """Accepted (on TikTok) means one memo with the request's marker; else none."""
+    if order.request_id is None or order.magento_entity_id is None:
+        return
+    tag = f"[cancelsync:{order.request_id}]"
+    memos = [
+        m["entity_id"] for m in world.sb.magento.credit_memos(order.magento_entity_id)
+        if any(tag in (c.get("comment") or "") for c in m.get("comments", []))
+    ]  # fmt: skip
+    refunded = (
+        order.request_outcome in ANSWERED
+        and order.store.cancel_to_refund
+        and order.invoiced
+        and not order.merchant_held
+    )
+    if refunded and len(memos) != 1:
+        verdict.add("request refund", "request refunds wrong", 1,
+                    f"{name}: the request was accepted on TikTok; {len(memos)} credit "
+                    f"memos carry its marker {memos} (exactly one expected)", order)  # fmt: skip
+    elif not refunded and memos:
+        verdict.add("request refund", "request refunds wrong", len(memos),
+                    f"{name}: credit memo(s) {memos} carry the marker of a request "
+                    "that must not be refunded by cancelsync", order)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- global
@@ -334,8 +442,14 @@ def _write_attempts(world: World) -> dict[int, list[dict[str, Any]]]:
                 except ValueError:
                     index = None
             if index is not None:
+                text = entry.body.decode("utf-8", "replace")
+                hold = entry.endpoint in (HOLD, UNHOLD) or (
+                    entry.endpoint.endswith("/comments")
+                    and any(m in text for m in HOLD_MARKERS)
+                )
                 found[index].append({
                     "endpoint": entry.endpoint, "path": entry.path, "status": entry.status,
+                    "hold": hold,
                     "fault": entry.fault, "at": round(entry.at, 3),
                     "body": entry.body.decode("utf-8", "replace")[:300],
                 })  # fmt: skip
@@ -369,6 +483,15 @@ def evidence(
     finally:
         conn.close()
     if order.magento_entity_id is not None:
+        data["magento_holds"] = [
+            {"endpoint": o.endpoint, "status": o.status, "at": round(o.at, 3)}
+            for o in world.holds.of(order.magento_entity_id)
+        ]  # fmt: skip
+        magento_order = world.sb.magento.order(order.magento_entity_id)
+        data["magento_state"] = magento_order["state"]
+        data["magento_comments"] = [
+            h.get("comment") for h in magento_order.get("status_histories", [])
+        ]
         data["magento_memos"] = [
             {"entity_id": m["entity_id"], "created_at": m.get("created_at"),
              "shipping_amount": m.get("shipping_amount"),
@@ -394,6 +517,9 @@ def _expect_json(order: SoakOrder) -> dict[str, Any]:
                      "shipping": r.shipping, "restock": r.restock} for r in e.refunds],
         "magento_cancel": e.magento_cancel, "tiktok_units": dict(e.tiktok_units),
         "approve": e.approve, "merchant_memos": order.merchant_memo_ids,
+        "request": order.request_id, "request_outcome": order.request_outcome,
+        "merchant_held": order.merchant_held, "magento_shipped": order.magento_shipped,
+        "holdable": order.holdable,
     }  # fmt: skip
 
 

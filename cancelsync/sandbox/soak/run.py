@@ -5,7 +5,8 @@
 2. **Fault phase**: the fault mix on (``faults``). The world's waves are played one by one;
    after each the real worker runs as a child process (``worker``): first ``run --once``
    runs, some SIGKILLed and restarted at once, then service mode (``run``) SIGKILLed and
-   restarted at chosen moments and finally stopped with SIGTERM. Access tokens expire
+   restarted at chosen moments (in the full profile also as a Magento hold or unhold
+   arrives) and finally stopped with SIGTERM. Access tokens expire
    mid-run. In the full profile a partial refund is also held past the client's timeout
    and an operator runs ``retry --all`` while the server is still committing it.
 3. **Convergence**: faults off, late memos committed, slow requests drained; then
@@ -33,13 +34,14 @@ from cancelsync.sandbox.magento import MagentoError
 from cancelsync.sandbox.soak import oracle
 from cancelsync.sandbox.soak.faults import WRITES, FaultMix
 from cancelsync.sandbox.soak.oracle import MAGENTO_ORDER
+from cancelsync.sandbox.soak.outcomes import HOLD, UNHOLD
 from cancelsync.sandbox.soak.worker import KillSwitch, Runner, RunRecord
 from cancelsync.sandbox.soak.world import World
 
 # A kill moment that did not come twice gives way to a commoner one.
 FALLBACK = {
     "slow_partial_refund": "in_write", "slow_write": "in_write", "line_cancel": "in_write",
-    "in_write": "random",
+    "in_write": "random", "hold": "in_write", "release": "in_write",
 }  # fmt: skip
 
 
@@ -60,29 +62,31 @@ class SoakSettings:
     converge_seconds: float = 240.0
     max_cycles: int = 40
     late_share: float = 0.25
+    hold_fate_scale: float = 1.0  # the hold fates' weights x this (model.HOLD_FATES)
     write_fault_scale: float = 1.0  # transport fault rates on writes x this (faults)
     read_fault_scale: float = 0.8  # ... and on reads
     data_fault_rate: float = 0.1
     token_expiries: int = 2
     impatient_retry: bool = True
     once_kill_modes: tuple[str, ...] = (
-        "slow_partial_refund", "line_cancel", "random", "in_write", "line_cancel",
+        "slow_partial_refund", "line_cancel", "random", "in_write", "hold",
         "slow_partial_refund",
     )  # fmt: skip
     service_kill_modes: tuple[str, ...] = (
-        "random", "slow_partial_refund", "in_write", "line_cancel", "slow_write", "scan",
+        "random", "slow_partial_refund", "release", "line_cancel", "slow_write", "scan",
     )  # fmt: skip
     workdir: Path | None = None
 
     @classmethod
     def short(cls, seed: int = 1, workdir: Path | None = None) -> SoakSettings:
         """150 orders, 4 kills (one in service mode), the short fault profile: writes at
-        0.8 and reads at 0.35 of the base rates (each fault costs a real backoff sleep)."""
+        0.8 and reads at 0.35 of the base rates (each fault costs a real backoff sleep),
+        half as many hold fates."""
         return cls(
             orders=150, kills=4, service_kills=1, seed=seed, profile="short", waves=4,
             service_waves=1, dwell_seconds=3.0, run_timeout=40.0, converge_seconds=20.0,
             max_cycles=8, token_expiries=1, impatient_retry=False, write_fault_scale=0.8,
-            read_fault_scale=0.35,
+            read_fault_scale=0.35, hold_fate_scale=0.5,
             once_kill_modes=("scan",), service_kill_modes=("scan",),
             workdir=workdir,
         )  # fmt: skip
@@ -150,7 +154,8 @@ class Soak:
         started = time.monotonic()
         s = self.s
         with Sandbox(seed=s.seed) as sb:
-            world = World(sb, s.seed, s.orders, s.waves, late_share=s.late_share)
+            world = World(sb, s.seed, s.orders, s.waves, late_share=s.late_share,
+                          hold_fate_scale=s.hold_fate_scale)  # fmt: skip
             config = sb.write_config(
                 self.workdir / "cancelsync.toml", database=str(self.database),
                 timeout_seconds=s.timeout_seconds, poll_interval_seconds=1,
@@ -218,7 +223,7 @@ class Soak:
             for _ in range(-(-len(modes) // (len(once_waves) - position))):  # ceil
                 self._kill_once(runner, modes)
             if wave in impatient:
-                self._impatient_retry(runner)
+                self._impatient_retry(world, runner)
             self._once(runner)
         for _ in range(4 * len(modes)):  # kills whose moment has not come yet
             if not modes:
@@ -314,7 +319,7 @@ class Soak:
             )
         return record
 
-    def _impatient_retry(self, runner: Runner) -> None:
+    def _impatient_retry(self, world: World, runner: Runner) -> None:
         """A partial refund outlives the client's timeout; the worker records it failed
         (to be re-read after it settles); the run ends; an operator runs ``retry --all``
         at once and the next run starts while the refund is still being committed."""
@@ -322,6 +327,7 @@ class Soak:
             client_timeout=self.s.timeout_seconds, timeout=self.s.run_timeout
         ):
             runner.cli("retry", "--all")
+            world.operator_retried()
             self.impatient += 1
             self._once(runner)
 
@@ -408,9 +414,16 @@ class Soak:
             "orders of another channel": sum(1 for o in orders if o.fate == "foreign_memo"),
             "events": {
                 "TikTok cancellations": sum(counts[k] for k in (
-                    "cancel_full", "cancel_part", "cancel_rest", "approve", "seller_center")),
+                    "cancel_full", "cancel_part", "cancel_rest", "approve", "auto_approve",
+                    "seller_center")),
                 "buyer requests (pending)": counts["request"],
                 "requests withdrawn": counts["withdraw"],
+                "requests rejected": counts["reject"],
+                "requests approved (Seller Center)": counts["approve"],
+                "requests auto-approved": counts["auto_approve"],
+                "orders the merchant held": counts["merchant_hold"],
+                "orders shipped in Magento": counts["magento_ship"],
+                "holds the merchant took off to refund": counts["merchant_unhold"],
                 "merchant credit memos": sum(counts[k] for k in (
                     "memo_full", "memo_part", "memo_rest", "memo_any", "memo_late")),
                 "shipments": counts["ship"],
@@ -426,12 +439,33 @@ class Soak:
             "writes attempted": sum(writes.values()),
             "writes by endpoint": dict(sorted(writes.items())),
             "request bodies cut short (refused 400)": incomplete,
+            "holds applied (Magento answered 200)": world.holds.applied(HOLD),
+            "releases applied (Magento answered 200)": world.holds.applied(UNHOLD),
+            "orders on hold at the end": _held_at_end(world),
             "partial refunds held past a kill or a timeout": runner.switch.slowed,
             "retry --all while a timed-out partial refund was held": self.impatient,
         }  # fmt: skip
         figures.update({k: v for k, v in self.figures.items() if k not in figures})
         figures.update(dict(sorted(verdict.figures.items())))
         return figures
+
+
+def _held_at_end(world: World) -> dict[str, int]:
+    """Orders on hold once converged: the merchant's, cancelsync's for a pending request,
+    and any other (a hold the oracle reports)."""
+    held: Counter[str] = Counter()
+    for o in world.orders:
+        if o.magento_entity_id is None:
+            continue
+        if world.sb.magento.order(o.magento_entity_id)["state"] != "holded":
+            continue
+        if o.merchant_held:
+            held["the merchant's"] += 1
+        elif o.holdable and o.request_outcome == "pending":
+            held["cancelsync's (request pending)"] += 1
+        else:
+            held["other (must be 0)"] += 1
+    return dict(held)
 
 
 def _refund_repeatable(sb: Sandbox, request: SimRequest) -> bool:

@@ -11,7 +11,9 @@ the server is still going to commit it), ``slow_partial_refund`` (the next parti
 refund, made slow by the switch itself: the client dies as it arrives and the server
 commits it ``slow_seconds`` later; a second send of it would be applied again rather than
 refused),
-``line_cancel`` (the next TikTok cancel of some lines) and ``scan`` (after a seeded delay,
+``line_cancel`` (the next TikTok cancel of some lines), ``hold`` and ``release`` (the
+next Magento hold or unhold: the server applies it after the kill, so the worker dies
+between the hold and its ledger update) and ``scan`` (after a seeded delay,
 the next time the worker lists orders: Magento's or TikTok's order search). All but
 ``random`` are fired by the ``KillSwitch`` from inside the server the moment the request
 arrives (``SimulatorServer.on_request``), so the request is truly in flight: read by the
@@ -40,8 +42,10 @@ from cancelsync.sandbox.soak.faults import WRITES
 
 KILL_MODES = (
     "random", "in_write", "slow_write", "slow_partial_refund", "line_cancel", "scan",
-    "hold_partial_refund",
+    "hold_partial_refund", "hold", "release",
 )  # fmt: skip
+# The Magento hold and unhold requests (``hold`` / ``release`` kill moments).
+HOLD_ENDPOINTS = {"hold": "POST orders/{id}/hold", "release": "POST orders/{id}/unhold"}
 REFUND = "POST order/{id}/refund"
 TIKTOK_CANCEL = "POST /return_refund/{v}/cancellations"
 # Listing calls, made between events only (never while a write's outcome is open).
@@ -65,6 +69,8 @@ def _matches(
             and isinstance(arguments, dict)
             and arguments.get("shipping_amount") in (0, "0", 0.0)
         )
+    if mode in HOLD_ENDPOINTS:
+        return endpoint == HOLD_ENDPOINTS[mode]
     if mode == "line_cancel":
         return endpoint == TIKTOK_CANCEL and bool(
             _body(request).get("order_line_item_ids")

@@ -2,7 +2,9 @@
 
 Everything here is decided by the seed: the stores' settings, the orders (lines, shipping,
 imported or not), each order's *fate* (a buyer cancel, a partial cancel and later the rest,
-a pending request approved later, a merchant's credit memo, a shipment before a refund, ...)
+a pending request approved later, a merchant's credit memo, a shipment before a refund, a
+buyer's request left pending across worker runs and then rejected, withdrawn, approved or
+auto-approved by TikTok, on an order the merchant held or shipped in Magento first, ...)
 and the waves its steps happen in. Applying a step acts on the simulators the way a buyer,
 TikTok or the merchant would, and records what the worker *should* do about it in the
 order's ``Expect``, computed from the world itself (the oracle never reads the worker's
@@ -22,6 +24,7 @@ from cancelsync.sandbox.soak.model import (
     DISABLED_FATES,
     FATES,
     FOREIGN_SHARE,
+    HOLD_FATES,
     LATE_COMMIT_SECONDS,
     LATE_SECONDS,
     MULTI_UNIT_FATES,
@@ -34,15 +37,26 @@ from cancelsync.sandbox.soak.model import (
     Step,
     Tally,
 )
+from cancelsync.sandbox.soak.outcomes import HoldOutcomes
+from cancelsync.sandbox.tiktok.state import PENDING
 
 
 class World:
     """The generated world on a ``Sandbox``; ``apply_wave`` plays one wave of steps."""
 
     def __init__(
-        self, sb: Sandbox, seed: int, orders: int, waves: int, *, late_share: float
+        self,
+        sb: Sandbox,
+        seed: int,
+        orders: int,
+        waves: int,
+        *,
+        late_share: float,
+        hold_fate_scale: float = 1.0,
     ) -> None:
         self.sb = sb
+        # The hold fates' weights x this (the short variant thins them: time).
+        self.hold_fate_scale = hold_fate_scale
         self.rng = random.Random(seed)
         self.waves = waves
         self.late_share = late_share
@@ -54,6 +68,9 @@ class World:
         self.prices: dict[str, float] = {}
         self.ordered: Counter[str] = Counter()  # units imported into Magento, per SKU
         self.restocked: Counter[str] = Counter()  # units that must be back in stock
+        # Magento's own answer to every hold and unhold (the oracle's "applied").
+        self.holds = HoldOutcomes(sb.magento)
+        sb.magento_server.simulator = self.holds
         for plan in STORES:
             self.specs[plan.key] = sb.add_store(plan.name, **plan.spec_options())
             for n in range(12):
@@ -78,7 +95,11 @@ class World:
             fate = rng.choice(DISABLED_FATES)
         else:
             names = list(FATES)
-            fate = rng.choices(names, weights=[FATES[n][0] for n in names])[0]
+            weights = [
+                FATES[n][0] * (self.hold_fate_scale if n in HOLD_FATES else 1.0)
+                for n in names
+            ]
+            fate = rng.choices(names, weights=weights)[0]
         skus = rng.sample(range(12), rng.choice([1, 1, 2, 2, 3]))
         lines = []
         for n in skus:
@@ -207,11 +228,35 @@ class World:
         order.request_id = self.sb.tiktok.buyer_cancel(
             order.tiktok_order_id, pending=True
         )
+        order.request_outcome = "pending"
         order.tiktok_events.append(order.request_id)
+        if order.magento_shipped and order.store.holds:
+            order.expect.attention = "buyer's request on an order shipped in Magento"
 
     def _approve(self, order: SoakOrder, role: str) -> None:
         assert order.request_id is not None  # noqa: S101 - the fate's first step set it
         self.sb.tiktok.seller_center_approve(order.request_id)
+        order.request_outcome = "approved"
+        self._cancelled(
+            order, order.request_id, order.live_units(), whole=True, role="BUYER"
+        )
+
+    def _auto_approve(self, order: SoakOrder, role: str) -> None:
+        """Nobody answers the request: TikTok approves it once its deadline passed.
+
+        The simulator runs on the wall clock with a day's window, so the deadline is
+        moved to within the next 3 s (no public control for one record): the approval
+        then lands lazily, at TikTok's next request after it, during a worker run."""
+        assert order.request_id is not None  # noqa: S101 - the fate's first step set it
+        tiktok = self.sb.tiktok
+        with tiktok._lock:  # the simulator's own lock, as its scenario methods take it
+            world = tiktok._world
+            record = world.cancellations[order.request_id]
+            if record.status != PENDING:
+                raise ValueError(f"request {order.request_id} is {record.status}")
+            record.deadline = world.now() + self.rng.randint(0, 3)
+        order.request_outcome = "auto_approved"
+        self.tally.counts["auto_approve"] += 1
         self._cancelled(
             order, order.request_id, order.live_units(), whole=True, role="BUYER"
         )
@@ -219,7 +264,30 @@ class World:
     def _withdraw(self, order: SoakOrder, role: str) -> None:
         assert order.request_id is not None  # noqa: S101 - the fate's first step set it
         self.sb.tiktok.buyer_withdraw(order.request_id)
+        order.request_outcome = "withdrawn"
         order.expect.quiet = order.expect.quiet or "buyer withdrew the request"
+
+    def _reject(self, order: SoakOrder, role: str) -> None:
+        assert order.request_id is not None  # noqa: S101 - the fate's first step set it
+        self.sb.tiktok.seller_center_reject(order.request_id)
+        order.request_outcome = "rejected"
+        order.expect.quiet = order.expect.quiet or "seller rejected the request"
+
+    def _merchant_hold(self, order: SoakOrder, role: str) -> None:
+        """The merchant holds the order in Magento (before any request): cancelsync
+        must leave that hold alone, whatever becomes of the request."""
+        assert order.magento_entity_id is not None  # noqa: S101 - imported fates only
+        self.sb.magento.hold_order(order.magento_entity_id)
+        order.merchant_held = True
+        order.expect.quiet = "the merchant held the order in Magento"
+
+    def _magento_ship(self, order: SoakOrder, role: str) -> None:
+        """The warehouse ships in Magento; TikTok does not know yet (still unshipped
+        there, so the buyer can still ask to cancel)."""
+        assert order.magento_entity_id is not None  # noqa: S101 - imported fates only
+        self.sb.magento.ship_order(order.magento_entity_id)
+        order.magento_shipped = True
+        order.expect.quiet = "shipped in Magento before the buyer's request"
 
     def _seller_center(self, order: SoakOrder, role: str) -> None:
         cancel_id = self.sb.tiktok.seller_center_cancel(
@@ -250,6 +318,10 @@ class World:
             expect.quiet = "direction TikTok→Magento is off"
         elif role == "SELLER" and not plan.include_seller:
             expect.quiet = "seller cancellation, not mirrored in this store"
+        elif order.merchant_held:
+            # Magento refuses a credit memo on a held order; the hold is the
+            # merchant's, so it stays and a person must look.
+            expect.attention = "refund blocked by the merchant's hold"
         elif not order.invoiced:
             expect.magento_cancel = True
             for (
@@ -282,11 +354,24 @@ class World:
             if qtys is not None
             else left
         )
-        memo_id = self.sb.magento.create_credit_memo(
-            order.magento_entity_id, qtys,
-            shipping_amount=None if qtys is None else shipping,
-            return_to_stock=[], visible=visible,
-        )  # fmt: skip
+        magento = self.sb.magento
+        # One transaction (the simulator's lock): a hold of cancelsync's may land
+        # between a look and the memo otherwise.
+        with magento._lock:
+            if (
+                order.request_id is not None
+                and not order.merchant_held
+                and magento.order(order.magento_entity_id)["state"] == "holded"
+            ):
+                # Magento refuses a credit memo on a held order: the merchant takes
+                # cancelsync's hold off first (README: approving from Magento).
+                magento.unhold_order(order.magento_entity_id)
+                self.tally.counts["merchant_unhold"] += 1
+            memo_id = magento.create_credit_memo(
+                order.magento_entity_id, qtys,
+                shipping_amount=None if qtys is None else shipping,
+                return_to_stock=[], visible=visible,
+            )  # fmt: skip
         order.merchant_memo_ids.append(memo_id)
         order.refunded.update(units)
         full = not (left - units)
@@ -302,6 +387,7 @@ class World:
             expect.attention = "credit memo on a shipped TikTok order"
         elif full and order.request_id is not None:
             expect.approve = order.request_id
+            order.request_outcome = "merchant_memo"
         elif full:
             expect.tiktok_units = Counter(
                 {sku: len(ids) for sku, ids in order.units.items()}
@@ -346,6 +432,15 @@ class World:
         timer.daemon = True
         self._timers.append(timer)
         timer.start()
+
+    def operator_retried(self) -> None:
+        """An operator ran ``retry --all``: every needs-attention row is re-driven. A
+        shipped order's request already answered then needs nobody any more (the row
+        ends skipped); one still pending needs attention again."""
+        for order in self.orders:
+            if order.magento_shipped and order.request_outcome not in (None, "pending"):
+                order.expect.attention = None
+                order.expect.attention_allowed = True
 
     def commit_late(self) -> None:
         """Commit every late memo now (their timers, or the end of the fault phase)."""
