@@ -153,7 +153,9 @@ def test_a_pending_request_on_an_order_imported_late_is_held_once_it_arrives(
 
     rc, _ = harness.run("run", "--once")
     assert rc == 0
-    assert harness.status()["stores"][0]["never_imported"] == 0  # a request, not a cancel
+    assert (
+        harness.status()["stores"][0]["never_imported"] == 0
+    )  # a request, not a cancel
 
     placed = _import(harness, tiktok_order_id)
     rc, _ = harness.run("run", "--once")
