@@ -87,6 +87,7 @@ class Worker:
         self._notices: queue.SimpleQueue[tuple[str, int, datetime]] = (
             queue.SimpleQueue()
         )
+        self._apps: tuple[WebhookApp, ...] = ()  # what deliveries are checked against
 
     # ------------------------------------------------------------------ runs
 
@@ -222,8 +223,10 @@ class Worker:
             yield
             return
         host, port = split_listen(listen)
+        with self._cycle_lock:
+            self._refresh_webhook_apps()
         server = WebhookServer(
-            host, port, apps=self._webhook_apps, on_wake=self.waker.wake,
+            host, port, apps=lambda: self._apps, on_wake=self.waker.wake,
             on_authorization=self._authorization_notice,
         ).start()  # fmt: skip
         runner = threading.Thread(
@@ -236,6 +239,13 @@ class Worker:
             server.stop()
             self.waker.wake("")  # release the runner's wait
             runner.join(timeout=5)
+
+    def _refresh_webhook_apps(self) -> None:
+        """The stores as deliveries are checked against, read on the cycle's thread
+        (at start and after each run: a shop binding is learned by a first run). The
+        request threads only read this tuple: the database connection is the cycles'
+        (two threads' savepoints on one connection break each other)."""
+        self._apps = tuple(self._webhook_apps())
 
     def _webhook_apps(self) -> list[WebhookApp]:
         apps = []
@@ -298,6 +308,7 @@ class Worker:
                 return
             self._run_safely(self._record_notices)
             self._run_safely(run)
+            self._run_safely(self._refresh_webhook_apps)
 
     def _run_safely(self, run: Callable[[], object]) -> None:
         try:

@@ -73,16 +73,22 @@ def test_a_revoked_authorization_is_kept_for_status_alerted_once_and_cleared_by_
                           redactor=redactor, clock=clients.clock, sleep=lambda _: None)  # fmt: skip
         worker = Worker(config, store, clients,
                         monitor=Monitor(store, clock=clients.clock, alerter=alerter))  # fmt: skip
+        # The worker's connection belongs to its cycle thread: the test reads through
+        # a connection of its own (WAL), never the worker's from another thread.
+        reader = Store.open(config.worker.database)
         try:
             with worker._webhooks():
                 assert _wait(lambda: _deliver(sb, port, 6, "n-1") == 200)
-                assert _wait(lambda: bool(store.notices.for_store("us-main")))
+                assert _wait(lambda: bool(reader.notices.for_store("us-main")))
                 assert _wait(lambda: any("revoked" in t for t in receiver.texts()))
                 assert _deliver(sb, port, 6, "n-2") == 200  # the same day again
                 assert _wait(
-                    lambda: [n.times for n in store.notices.for_store("us-main")] == [2]
+                    lambda: (
+                        [n.times for n in reader.notices.for_store("us-main")] == [2]
+                    )
                 )
         finally:
+            reader.close()
             worker.monitor.close()
             clients.close()
             store.close()
