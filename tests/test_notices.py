@@ -6,9 +6,11 @@ from __future__ import annotations
 import io
 import json
 import socket
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import requests
 from test_alerts import Receiver, receiver  # noqa: F401 - the receiver fixture
@@ -55,6 +57,20 @@ def _deliver(sb: Sandbox, port: int, kind: int, notification_id: str) -> int:
     return answer.status_code
 
 
+def _record_threads(store: Store) -> set[str]:
+    """The names of the threads that use ``store``'s connection from now on."""
+    names: set[str] = set()
+    for method in ("execute", "query"):
+        real = getattr(store.db, method)
+
+        def spy(*args: Any, _real: Any = real, **kw: Any) -> Any:
+            names.add(threading.current_thread().name)
+            return _real(*args, **kw)
+
+        setattr(store.db, method, spy)
+    return names
+
+
 def test_a_revoked_authorization_is_kept_for_status_alerted_once_and_cleared_by_connect(
     tmp_path: Path,
     receiver: Receiver,  # noqa: F811 - the fixture
@@ -76,6 +92,7 @@ def test_a_revoked_authorization_is_kept_for_status_alerted_once_and_cleared_by_
         # The worker's connection belongs to its cycle thread: the test reads through
         # a connection of its own (WAL), never the worker's from another thread.
         reader = Store.open(config.worker.database)
+        threads = _record_threads(store)
         try:
             with worker._webhooks():
                 assert _wait(lambda: _deliver(sb, port, 6, "n-1") == 200)
@@ -92,6 +109,10 @@ def test_a_revoked_authorization_is_kept_for_status_alerted_once_and_cleared_by_
             worker.monitor.close()
             clients.close()
             store.close()
+        # Deliveries were answered on HTTP request threads; the worker's connection was
+        # used only by this thread (start-up) and the wake runner's cycles.
+        assert threads
+        assert threads <= {threading.main_thread().name, "cancelsync-wake"}, threads
         (notice,) = Store.open(config.worker.database).notices.for_store("us-main")
         assert notice.kind == 6
         assert "connect --store us-main" in notice.message
