@@ -261,9 +261,11 @@ class Holds:
                 "the order carries cancelsync's hold (found on re-read)", Code.HELD
             )
         else:
+            # Said so it is true whether a hold was sent or not (a re-queued shipped
+            # order's item, a hold waiting for the import, an unconfirmed send).
             decision = Skip(
-                "the request was answered before the hold was confirmed; the order is "
-                "not on hold by cancelsync",
+                "the request was answered before cancelsync had the order on hold; it "
+                "is not on hold by cancelsync",
                 Code.OTHER,
             )
         self.engine.record(hold_event, decision)
