@@ -18,6 +18,7 @@ from cancelsync.directions import Direction
 from cancelsync.readable import iso_utc, magento_order, when
 from cancelsync.scopes import store_scope, token_scope
 from cancelsync.store import LedgerEntry, Store
+from cancelsync.store.ledger import RESOLVED_CODE
 
 # Cursor streams whose position is a TikTok update_time (Unix seconds); the others hold
 # ids. "tiktok.cancelled_orders" is direction B's cross-check (``CROSS_CHECK_STREAM``).
@@ -71,6 +72,10 @@ def _store_status(store: Store, cfg: StoreConfig) -> dict[str, Any]:
         },
         "last_cycle": _last_cycle(store, scope),
         "actions": store.ledger.counts(scope),
+        # Of the done ones, those a person closed with `resolve` (not synced by us).
+        "resolved_by_hand": store.ledger.reason_code_counts(scope, "done").get(
+            RESOLVED_CODE, 0
+        ),
         # TikTok cancellations with no Magento order to refund: a wrong
         # tiktok_order_id_field, or orders the importer never brought over.
         "never_imported": store.ledger.never_imported(scope),
@@ -170,7 +175,12 @@ def _render_store(s: dict[str, Any], out: TextIO, now: datetime) -> None:
     for stream, pos in s["cursors"].items():
         print(f"  cursor {stream}: {_cursor_text(stream, pos, now)}", file=out)
     print(f"  last cycle: {_cycle_text(s['last_cycle'], now)}", file=out)
-    counts = ", ".join(f"{k} {v}" for k, v in s["actions"].items())
+    by_hand = s.get("resolved_by_hand", 0)
+    counts = ", ".join(
+        f"{k} {v}"
+        + (f" ({by_hand} resolved by hand)" if k == "done" and by_hand else "")
+        for k, v in s["actions"].items()
+    )
     print(f"  actions: {counts}", file=out)
     if s["never_imported"]:
         print(

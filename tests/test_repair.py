@@ -134,6 +134,8 @@ def test_resolve_while_the_service_holds_the_lock(
         "resolved by hand: refunded by hand"
         in cli("explain", entry.tiktok_order_id or "")[1]
     )
+    # status tells the done it synced from the done a person closed.
+    assert "done 1 (1 resolved by hand)" in cli("status")[1]
 
 
 def test_run_since_reads_back_an_event_the_cursor_went_past(
