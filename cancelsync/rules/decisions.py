@@ -166,6 +166,7 @@ class Code(StrEnum):
     MISMATCH = "mismatch"  # the two platforms disagree on lines, quantities or money
     REASON = "reason"  # no usable cancel reason key
     UNREADABLE = "unreadable"  # a payload cancelsync cannot read
+    SUPERSEDED = "superseded"  # an attention item a later action made moot
     HELD = "held"  # the order carries cancelsync's hold (found by its marker)
     NOT_OUR_HOLD = "not_our_hold"  # on hold by someone else: never released by us
     OTHER = "other"

@@ -388,11 +388,18 @@ class Ledger:
         Returns:
             The resolved row, or ``None`` when no open needs-attention row has this id.
         """
+        return self.close_attention(action_id, note, RESOLVED_CODE, now)
+
+    def close_attention(
+        self, action_id: int, reason: str, reason_code: str, now: datetime
+    ) -> LedgerEntry | None:
+        """A ``needs_attention`` row becomes ``done`` with this reason and code (``None``
+        when no open needs-attention row has this id)."""
         cur = self._db.execute(
             "UPDATE ledger SET state = 'done', reason_code = ?, reason = ?, "
             "next_attempt_at = NULL, updated_at = ? "
             "WHERE action_id = ? AND state = 'needs_attention'",
-            [RESOLVED_CODE, note, iso(now), action_id],
+            [reason_code, reason, iso(now), action_id],
         )
         return self.get_by_id(action_id) if cur.rowcount else None
 

@@ -20,7 +20,7 @@ from cancelsync.config import StoreConfig, WorkerConfig
 from cancelsync.cycle_history import finish_cycle
 from cancelsync.directions import Direction
 from cancelsync.errors import ApiError, CancelSyncError
-from cancelsync.store import LedgerEntry, Store
+from cancelsync.store import Store
 from cancelsync.sync.engine import (
     DEFAULT_WRITE_TIMEOUT_SECONDS,
     CycleReport,
@@ -135,7 +135,7 @@ def _retry_due(engine: Engine, a: MagentoToTikTok, b: TikTokToMagento) -> None:
     for entry in engine.store.ledger.due(engine.scope, engine.clock.now()):
         engine.check_stop()
         payload = entry.payload_dict()
-        event = _retry_event(entry)
+        event = Event.of(entry)
         engine.wait_for(event.ids)  # a row of an order whose action is in flight waits
         with engine.event_scope(event):
             if entry.direction == Direction.TIKTOK_TO_MAGENTO:
@@ -160,20 +160,6 @@ def _run_directions(
         b.note_disabled()
     if cfg.magento_refund_to_tiktok_cancel.enabled:
         a.run(since)
+        a.close_superseded()
     else:
         a.note_disabled()
-
-
-def _retry_event(entry: LedgerEntry) -> Event:
-    """The event a due ledger row stands for (its failure is recorded on that row)."""
-    ids = {
-        "tiktok_order_id": entry.tiktok_order_id,
-        "tiktok_cancel_id": entry.tiktok_cancel_id,
-        "magento_entity_id": entry.magento_entity_id,
-        "magento_increment_id": entry.magento_increment_id,
-        "magento_creditmemo_id": entry.magento_creditmemo_id,
-    }
-    return Event(
-        entry.idempotency_key, entry.direction, entry.action,
-        {k: v for k, v in ids.items() if v is not None}, entry.payload_dict(),
-    )  # fmt: skip

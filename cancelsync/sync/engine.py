@@ -156,6 +156,22 @@ class Event:
     ids: dict[str, Any]  # tiktok_order_id, tiktok_cancel_id, magento_entity_id, ...
     payload: dict[str, Any]  # what a retry needs to re-drive the event
 
+    @classmethod
+    def of(cls, entry: LedgerEntry) -> Event:
+        """The event a ledger row stands for (e.g. a due retry's, whose failure is
+        recorded on that row)."""
+        ids = {
+            "tiktok_order_id": entry.tiktok_order_id,
+            "tiktok_cancel_id": entry.tiktok_cancel_id,
+            "magento_entity_id": entry.magento_entity_id,
+            "magento_increment_id": entry.magento_increment_id,
+            "magento_creditmemo_id": entry.magento_creditmemo_id,
+        }
+        return cls(
+            entry.idempotency_key, entry.direction, entry.action,
+            {k: v for k, v in ids.items() if v is not None}, entry.payload_dict(),
+        )  # fmt: skip
+
 
 @dataclass
 class EventScope:

@@ -37,12 +37,13 @@ from cancelsync.rules.decisions import (
     Apply,
     ApproveRequestPlan,
     Attention,
+    Code,
     Plan,
     Skip,
     TikTokCancelPlan,
     has_marker,
 )
-from cancelsync.store import Link, LinkConflictError
+from cancelsync.store import LedgerEntry, Link, LinkConflictError
 from cancelsync.sync import seen
 from cancelsync.sync.engine import Engine, Event, EventScope
 from cancelsync.sync.ports import MagentoPort, TikTokPort
@@ -51,6 +52,17 @@ from cancelsync.sync.scan import CursorScan, unkeyed
 
 DIRECTION = Direction.MAGENTO_TO_TIKTOK
 REQUEST_BATCH = 50  # orders per cancellation search (its page holds 50 records)
+
+
+def _whole_cancel_done(entry: LedgerEntry) -> bool:
+    """A done whole-order TikTok cancel of direction A (its plan named no lines)."""
+    plan = entry.payload_dict().get("plan") or {}
+    return (
+        entry.direction == DIRECTION
+        and entry.action == TikTokCancelPlan.kind
+        and entry.state == "done"
+        and not plan.get("order_line_item_ids")
+    )
 
 
 def cancel_key(shop_id: str, magento_creditmemo_id: int) -> str:
@@ -153,6 +165,38 @@ class MagentoToTikTok:
 
     def _advance(self, position: int) -> None:
         self.engine.advance_cursor(DIRECTION, position)
+
+    def close_superseded(self) -> None:
+        """Partial credit memos reported as needing attention whose TikTok order
+        cancelsync has since cancelled whole (a later memo completed the refund): their
+        advice ("TikTok still expects these units shipped") no longer holds, so they are
+        closed as done (``superseded``), said in the order's timeline. Ledger only."""
+        engine = self.engine
+        if engine.dry_run:
+            return
+        for item in engine.store.ledger.in_state(engine.scope, "needs_attention"):
+            if item.reason_code != Code.PARTIAL or not item.tiktok_order_id:
+                continue
+            cancel = next(
+                (e for e in engine.store.ledger.for_tiktok_order(item.tiktok_order_id)
+                 if e.action_id > item.action_id and _whole_cancel_done(e)),
+                None,
+            )  # fmt: skip
+            if cancel is None:
+                continue
+            reason = (
+                f"superseded by action #{cancel.action_id}: a later credit memo "
+                "completed the refund and cancelsync cancelled the whole TikTok order"
+            )
+            now = engine.clock.now()
+            with engine.store.unit_of_work():
+                closed = engine.store.ledger.close_attention(
+                    item.action_id, reason, Code.SUPERSEDED, now
+                )
+                if closed is not None:
+                    engine.timeline(Event.of(closed), "done", reason, entry=closed)
+            engine.log.info("attention.superseded", action_id=item.action_id,
+                            by_action_id=cancel.action_id)  # fmt: skip
 
     # ------------------------------------------------------------------ one page
 

@@ -122,6 +122,37 @@ def test_partial_credit_memo_never_cancels_the_whole_order(harness: Harness) -> 
     assert "1 x A" in attention[0]["reason"]
 
 
+def test_a_partial_memo_item_is_closed_once_a_later_memo_cancels_the_whole_order(
+    harness: Harness,
+) -> None:
+    """The partial memo's advice (TikTok still expects these units shipped) no longer
+    holds once a second memo completes the refund and the TikTok order is cancelled:
+    the item is closed as superseded, with a line in the order's timeline."""
+    harness.sb.add_store("us-main", refund_to_cancel=True)
+    placed = harness.sb.place_order(
+        [{"sku": "A", "qty": 1, "price": 5.0}, {"sku": "B", "qty": 1, "price": 9.0}]
+    )
+    harness.sb.magento.create_credit_memo(
+        placed.magento_entity_id, {"A": 1}, shipping_amount=0
+    )
+    assert harness.run("run", "--once")[0] == 1
+    harness.sb.magento.create_credit_memo(placed.magento_entity_id, None)
+
+    rc, _ = harness.run("run", "--once")
+    rc_again, _ = harness.run("run", "--once")
+
+    assert (rc, rc_again) == (0, 0)
+    assert harness.sb.tiktok.order(placed.tiktok_order_id)["status"] == "CANCELLED"
+    assert harness.status()["stores"][0]["needs_attention"] == []
+    # The partial memo's item, the whole cancel, and its echo skipped by direction B.
+    first, cancel, echo = harness.ledger()
+    assert (first.state, first.reason_code) == ("done", "superseded")
+    assert (cancel.state, cancel.reason_code) == ("done", None)
+    assert echo.reason_code == "echo"
+    assert f"action #{cancel.action_id}" in (first.reason or "")
+    assert "superseded" in harness.run("explain", placed.tiktok_order_id)[1]
+
+
 def test_partial_memo_with_cancel_items_cancels_only_those_lines(
     harness: Harness,
 ) -> None:
