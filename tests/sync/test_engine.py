@@ -64,6 +64,7 @@ from cancelsync.sync.engine import (
     StopRequested,
     Then,
     on_send_error,
+    order_keys,
 )
 
 Logs = list[MutableMapping[str, Any]]
@@ -1032,3 +1033,62 @@ def test_a_finished_send_lifts_the_hold(rig: Rig) -> None:
     rig.apply(Remote(sends=["12"]))
     assert rig.row().next_attempt_at is None
     assert rig.row().state == "done"
+
+
+def test_giving_up_on_a_maybe_applied_write_keeps_its_settle_hold(
+    store: Store, clock: FakeClock, logs: Logs
+) -> None:
+    """The last failed run of a write that may still complete (a timeout) needs
+    attention and keeps the hold, so a person's `retry` cannot re-send it too early."""
+    rig = make_rig(store, clock, max_attempts=1)
+    rig.apply(Remote(sends=[unknown(refused=False, settle_seconds=30)], reads=[None]))
+    entry = rig.row()
+    assert entry.state == "needs_attention"
+    assert entry.payload_dict()["settle_until"] == rig.later(30 + SETTLE_MARGIN_SECONDS)
+
+
+def test_an_event_is_rebuilt_from_its_ledger_row(rig: Rig) -> None:
+    """``Event.of``: a row's key, direction, action, known ids and payload."""
+    rig.apply(Remote(), event=event(tiktok_cancel_id="c1"))
+    rebuilt = Event.of(rig.row())
+    assert (rebuilt.key, rebuilt.direction, rebuilt.default_action) == (
+        KEY, Direction.TIKTOK_TO_MAGENTO, "magento_refund",
+    )  # fmt: skip
+    assert rebuilt.ids == {"tiktok_order_id": "576", "tiktok_cancel_id": "c1",
+                           "magento_entity_id": 42, "magento_creditmemo_id": 12}  # fmt: skip
+    assert rebuilt.payload["cancel_id"] == "c1"
+
+
+def test_other_cursor_streams_start_unknown_and_only_move_forward(rig: Rig) -> None:
+    engine = rig.engine
+    assert engine.stream_position("tiktok.cancelled_orders") is None
+    engine.advance_cursor(Direction.TIKTOK_TO_MAGENTO, 100,
+                          stream="tiktok.cancelled_orders")  # fmt: skip
+    engine.advance_cursor(Direction.TIKTOK_TO_MAGENTO, 90,
+                          stream="tiktok.cancelled_orders")  # fmt: skip
+    assert engine.stream_position("tiktok.cancelled_orders") == 100
+
+
+def test_wait_for_returns_once_the_orders_action_is_recorded(rig: Rig) -> None:
+    remote = Remote()
+    rig.engine.apply(event(), Apply(REFUND), remote.execute, remote.reconcile)
+    rig.engine.wait_for({"tiktok_order_id": "576"})
+    assert rig.row().state == "done"
+
+
+@pytest.mark.parametrize(
+    ("ids", "keys"),
+    [
+        (
+            {"tiktok_order_id": "576", "magento_entity_id": 42},
+            ["tiktok:576", "magento:42"],
+        ),
+        ({"tiktok_order_id": None, "magento_entity_id": 42}, ["magento:42"]),
+        ({"tiktok_order_id": "576", "magento_entity_id": None}, ["tiktok:576"]),
+        ({}, []),
+    ],
+)
+def test_an_events_orders_are_the_ones_it_knows(
+    ids: dict[str, Any], keys: list[str]
+) -> None:
+    assert list(order_keys(ids)) == keys
