@@ -57,7 +57,7 @@ from cancelsync.rules.decisions import (
     RefundPlan,
     has_marker,
 )
-from cancelsync.store import Link, LinkConflictError
+from cancelsync.store import LedgerEntry, Link, LinkConflictError
 from cancelsync.sync import seen
 from cancelsync.sync.engine import Engine, Event
 from cancelsync.sync.holds import Holds
@@ -257,28 +257,30 @@ class TikTokToMagento:
         self._new_page()
         for entry in waiting:
             orders = found.get(entry.tiktok_order_id or "")
-            if not orders:
-                continue
-            one = orders[0] if len(orders) == 1 else None
-            self.engine.report.counts["imported_late"] += 1
-            self.engine.log.info(
-                "cancellation.imported_late", tiktok_order_id=entry.tiktok_order_id,
-                tiktok_cancel_id=entry.tiktok_cancel_id,
-            )  # fmt: skip
-            event = self._bare_event(
-                entry.tiktok_cancel_id or "", entry.tiktok_order_id
-            )
-            self.engine.wait_for(event.ids)
-            with self.engine.event_scope(event):
-                if not self.engine.dry_run:
-                    with self.store.unit_of_work():
-                        self.store.ledger.reopen(
-                            entry.idempotency_key, self.engine.clock.now(),
-                            magento_entity_id=one.magento_entity_id if one else None,
-                            magento_increment_id=one.magento_increment_id if one else None,
-                        )  # fmt: skip
-                self.retry(entry.payload_dict())
+            if orders:
+                self._imported_late(entry, orders)
         self.engine.drain()
+
+    def _imported_late(self, entry: LedgerEntry, orders: list[MagentoOrder]) -> None:
+        """Re-open a row that waited for its order's import and decide it again; its
+        failure is that row's (its own key, also for a hold row)."""
+        one = orders[0] if len(orders) == 1 else None  # several: the rules say so
+        self.engine.report.counts["imported_late"] += 1
+        self.engine.log.info(
+            "cancellation.imported_late", key=entry.idempotency_key,
+            tiktok_order_id=entry.tiktok_order_id,
+        )  # fmt: skip
+        event = Event.of(entry)
+        self.engine.wait_for(event.ids)
+        with self.engine.event_scope(event):
+            if not self.engine.dry_run:
+                with self.store.unit_of_work():
+                    self.store.ledger.reopen(
+                        entry.idempotency_key, self.engine.clock.now(),
+                        magento_entity_id=one.magento_entity_id if one else None,
+                        magento_increment_id=one.magento_increment_id if one else None,
+                    )  # fmt: skip
+            self.retry(entry.payload_dict())
 
     def _order_known(self, tiktok_order_id: str) -> bool:
         """A cancellation of this order was decided (now or in an earlier cycle)."""
@@ -560,12 +562,11 @@ class TikTokToMagento:
         resolved = link if isinstance(link, Link) else None
         event = seen.add(self.event_for(c, resolved), seen.tiktok_order(tiktok_order))
         entity_id = resolved.magento_entity_id if resolved else None
+        link_facts = _link_facts(link)
         if not c.accepted:
-            not_imported = link is None or (
-                isinstance(link, rules.LinkFacts)
-                and link.status == rules.LinkStatus.NOT_IMPORTED
-            )
-            self.holds.on_request(c, event, entity_id, not_imported=not_imported)
+            self.holds.on_request(c, event, entity_id, not_imported=(
+                link_facts.status == rules.LinkStatus.NOT_IMPORTED
+            ))  # fmt: skip
             return
         self._decided_orders.add(c.tiktok_order_id)
         # cancelsync's own hold comes off first, whatever is decided next (an echo of
@@ -573,12 +574,6 @@ class TikTokToMagento:
         if entity_id is not None and not self.holds.released(c, event, entity_id):
             return
         facts = rules.CancellationFacts(c, self.caused_by_us(c), tiktok_order)
-        if isinstance(link, rules.LinkFacts):
-            link_facts = link
-        elif resolved is not None:
-            link_facts = rules.LinkFacts.linked()
-        else:
-            link_facts = rules.LinkFacts(rules.LinkStatus.NOT_IMPORTED)
         early = rules.before_magento(facts, link_facts, self.settings)
         if early is not None or resolved is None:
             # Only a LINKED order gets this far without a decision.
@@ -690,22 +685,10 @@ class TikTokToMagento:
         cancel_id = entry_payload.get("tiktok_cancel_id")
         if not cancel_id:
             return
-        match = None
         if cancel_id.startswith("order-") and order_id:
-            # The cross-check's stand-in: the order itself says it is cancelled.
-            for order in self._details([order_id]):
-                if order.status == "CANCELLED":
-                    match = _whole_order_cancellation(order)
-            if match is None:
-                self.engine.record(
-                    self._bare_event(cancel_id, order_id),
-                    Attention("the TikTok order no longer shows as cancelled"),
-                )
-                return
-            self._new_page()
-            links = self.resolve_links([order_id])
-            self.process(match, links.get(order_id), None)
+            self._retry_stand_in(cancel_id, order_id)
             return
+        match = None
         pages = (
             self.tiktok.search_cancellations(order_ids=[order_id])
             if order_id
@@ -733,6 +716,33 @@ class TikTokToMagento:
         links = self.resolve_links([order_id])
         details = {o.tiktok_order_id: o for o in self._details([order_id])}
         self.process(match, links.get(order_id), details.get(order_id))
+
+    def _retry_stand_in(self, cancel_id: str, order_id: str) -> None:
+        """The cross-check's stand-in (``order-<id>``) has no TikTok record to find
+        again: the order itself says whether it is still cancelled."""
+        match = next(
+            (_whole_order_cancellation(o) for o in self._details([order_id])
+             if o.status == "CANCELLED"),
+            None,
+        )  # fmt: skip
+        if match is None:
+            self.engine.record(
+                self._bare_event(cancel_id, order_id),
+                Attention("the TikTok order no longer shows as cancelled"),
+            )
+            return
+        self._new_page()
+        links = self.resolve_links([order_id])
+        self.process(match, links.get(order_id), None)
+
+
+def _link_facts(link: Link | rules.LinkFacts | None) -> rules.LinkFacts:
+    """What the rules are told of an event's link (no link found: not imported)."""
+    if isinstance(link, rules.LinkFacts):
+        return link
+    if link is not None:
+        return rules.LinkFacts.linked()
+    return rules.LinkFacts(rules.LinkStatus.NOT_IMPORTED)
 
 
 def _marked(memos: list[MagentoCreditMemo], cancel_id: str) -> int | None:
