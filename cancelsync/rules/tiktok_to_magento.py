@@ -301,10 +301,27 @@ def _whole_items(order: MagentoOrder) -> RefundItems | Decision:
     return Done("every item and the shipping are already refunded in Magento")
 
 
+def _cancelled_units(order: TikTokOrder | None) -> Counter[str] | None:
+    """Units of each SKU TikTok shows cancelled on the whole order (one line per unit);
+    ``None`` without the order's detail."""
+    if order is None:
+        return None
+    return Counter(ln.seller_sku or ln.sku_id for ln in order.lines if ln.cancelled)
+
+
 def _line_items(
-    cancel: TikTokCancellation, order: MagentoOrder
+    cancel: TikTokCancellation,
+    order: MagentoOrder,
+    tiktok_cancelled: Counter[str] | None = None,
 ) -> RefundItems | Decision:
-    """The Magento rows and quantities of a partial cancellation's lines (by SKU)."""
+    """The Magento rows and quantities of a partial cancellation's lines (by SKU).
+
+    Magento's refunded units of a SKU should end equal to TikTok's cancelled ones: a
+    unit already refunded in Magento (the merchant's memo, which the README's advice for
+    a partial memo then has cancelled in Seller Center) is not refunded, nor restocked,
+    again. TikTok's count is never taken below this cancellation's own (a detail that
+    lags behind the record).
+    """
     wanted = Counter(line.seller_sku or line.sku_id for line in cancel.lines)
     items: RefundItems = []
     for sku, qty in sorted(wanted.items()):
@@ -316,7 +333,10 @@ def _line_items(
             )
         by_children = order.priced_by_children(row)
         left = order.bundles_left(row) if by_children else row.refundable_qty
-        if left <= 0:
+        if tiktok_cancelled is not None:
+            refunded = row.qty_invoiced - left
+            qty = min(qty, max(0, max(tiktok_cancelled[sku], qty) - int(refunded)))
+        if left <= 0 or qty <= 0:
             continue  # already refunded (e.g. by the merchant): nothing to add
         if qty > left:
             return Attention(
@@ -356,7 +376,11 @@ def _refund(
     whole: bool,
 ) -> Decision:
     cancel = facts.cancellation
-    items = _whole_items(order) if whole else _line_items(cancel, order)
+    items = (
+        _whole_items(order)
+        if whole
+        else _line_items(cancel, order, _cancelled_units(facts.tiktok_order))
+    )
     if not isinstance(items, list):
         return items
     # A whole-order refund leaves shipping out of the request: Magento then refunds all

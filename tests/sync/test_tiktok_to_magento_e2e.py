@@ -435,3 +435,52 @@ def test_magento_order_linked_to_another_tiktok_order_needs_attention(
     attention = harness.status()["stores"][0]["needs_attention"]
     assert [a["tiktok_order_id"] for a in attention] == [second_id]
     assert "already linked" in attention[0]["reason"]
+
+
+def test_a_line_cancel_of_units_magento_already_refunded_is_not_refunded_again(
+    harness: Harness,
+) -> None:
+    """The README's own advice for a partial memo left alone: cancel those units in
+    Seller Center. With include_seller_cancellations, that cancel must not refund (and
+    restock) the same unit a second time: TikTok's cancelled units of the SKU (1) are
+    already matched by Magento's refunded ones (1), though the order has 2 × A."""
+    harness.sb.add_store("us-main", include_seller_cancellations=True)
+    placed = harness.sb.place_order([{"sku": "A", "qty": 2, "price": 5.0}])
+    harness.sb.magento.create_credit_memo(
+        placed.magento_entity_id, {"A": 1}, shipping_amount=0
+    )
+    stock = harness.sb.magento.stock("A")
+    (line, _) = _lines_of(harness, placed.tiktok_order_id, "A")
+    harness.sb.tiktok.seller_center_cancel(
+        placed.tiktok_order_id, "seller_cancel_reason_out_of_stock", line_ids=[line]
+    )
+
+    rc, _ = harness.run("run", "--once")
+
+    assert rc == 0
+    assert harness.refund_posts() == 0
+    assert len(harness.memos(placed.magento_entity_id)) == 1
+    assert harness.sb.magento.stock("A") == stock
+    (row,) = harness.ledger()
+    assert row.state == "done"
+    assert "already refunded" in (row.reason or "")
+
+
+def test_a_second_line_cancel_of_the_same_sku_is_still_refunded(
+    harness: Harness,
+) -> None:
+    """Two buyer line cancels of the same SKU, each refunded once: TikTok's cancelled
+    units (2) against Magento's refunded ones (0, then 1)."""
+    harness.sb.add_store("us-main")
+    placed = harness.sb.place_order([{"sku": "A", "qty": 3, "price": 5.0}])
+    first, second, _ = _lines_of(harness, placed.tiktok_order_id, "A")
+    harness.sb.tiktok.partial_cancel(placed.tiktok_order_id, [first])
+    harness.sb.tiktok.partial_cancel(placed.tiktok_order_id, [second])
+
+    rc, _ = harness.run("run", "--once")
+
+    assert rc == 0
+    memos = harness.memos(placed.magento_entity_id)
+    assert len(memos) == 2
+    order = harness.sb.magento.order(placed.magento_entity_id)
+    assert float(order["items"][0]["qty_refunded"]) == 2.0
