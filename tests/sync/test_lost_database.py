@@ -106,6 +106,34 @@ def test_lost_database_never_cancels_more_tiktok_lines(harness: Harness) -> None
 
 
 @BOTH_CONCURRENCIES
+def test_lost_database_never_mirrors_our_own_line_cancel_back_as_a_refund(
+    harness: Harness,
+) -> None:
+    """With cancel_items and include_seller_cancellations, a fresh database sees our own
+    seller line cancel as a seller cancellation; the units it cancelled are the ones the
+    merchant's memo refunded, so nothing is refunded (or restocked) again."""
+    harness.sb.add_store(
+        "us-main", refund_to_cancel=True, partial_refunds="cancel_items",
+        include_seller_cancellations=True,
+    )  # fmt: skip
+    placed = harness.sb.place_order([{"sku": "A", "qty": 2, "price": 5.0}])
+    harness.sb.magento.create_credit_memo(
+        placed.magento_entity_id, {"A": 1}, shipping_amount=0
+    )
+    assert harness.run("run", "--once")[0] == 0
+    assert harness.cancel_posts() == 1
+    stock = harness.sb.magento.stock("A")
+
+    _forget(harness)
+    rc, _ = harness.run("run", "--once")
+
+    assert rc == 0
+    assert harness.refund_posts() == 0
+    assert len(harness.memos(placed.magento_entity_id)) == 1
+    assert harness.sb.magento.stock("A") == stock
+
+
+@BOTH_CONCURRENCIES
 def test_retry_after_an_unknown_outcome_re_reads_before_sending(
     harness: Harness,
 ) -> None:
