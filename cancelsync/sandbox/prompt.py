@@ -29,6 +29,7 @@ from cancelsync.sandbox.seed import (
     SCENARIOS,
     DemoOrder,
     Line,
+    Scenario,
     scenario_list,
     seed_orders,
     snapshot,
@@ -97,8 +98,6 @@ def serve_sandbox(
         text = sb.config_text(database=database, log_format="auto")
         if write_config is not None:
             write_private(write_config, text)
-        config_ref = shlex.quote(str(write_config) if write_config else "sandbox.toml")
-        run = f"{cli_command()} --config {config_ref}"
         print(f"# cancelsync sandbox: Magento simulator {sb.magento_server.url}, "
               f"TikTok Shop simulator {sb.tiktok_server.url}", file=out)  # fmt: skip
         if write_config is not None:
@@ -115,22 +114,7 @@ def serve_sandbox(
                   "delete it when you like)", file=out)  # fmt: skip
         print(f"# {len(orders)} demo orders are seeded; scenario {story.name}: "
               f"{story.summary}", file=out)  # fmt: skip
-        print(f"# what the first run --once should do: {story.expect}", file=out)
-        print("# In another terminal:", file=out)
-        for cmd in ("check", "run --once --dry-run", "run --once", "status"):
-            print(f"#   {run} {cmd}", file=out)
-        if featured is not None:
-            print(f"#   {run} explain {featured.placed.tiktok_order_id}", file=out)
-        else:
-            print(f"#   {run} explain ORDER   (a TikTok order id, once a run synced "
-                  "something for it)", file=out)  # fmt: skip
-        print("# Try TikTok's seller authorization: this auth code is single use and "
-              "lasts 30 minutes:", file=out)  # fmt: skip
-        print(
-            f"#   {run} connect --store us-main --auth-code {sb.auth_code()}", file=out
-        )
-        print(f"# a new code each visit: {sb.consent_url()}", file=out)
-        out.flush()
+        _print_next_steps(out, sb, write_config, story, featured)
         with _sigterm_interrupts():
             if interactive:
                 print(SANDBOX_HELP, file=out)
@@ -147,6 +131,32 @@ def serve_sandbox(
         sb.close()
     print("\nsandbox stopped", file=out)
     return 0
+
+
+def _print_next_steps(
+    out: TextIO,
+    sb: Sandbox,
+    write_config: Path | None,
+    story: Scenario,
+    featured: DemoOrder | None,
+) -> None:
+    """The commands to try against this sandbox, spelled for the running executable."""
+    config_ref = shlex.quote(str(write_config) if write_config else "sandbox.toml")
+    run = f"{cli_command()} --config {config_ref}"
+    print(f"# what the first run --once should do: {story.expect}", file=out)
+    print("# In another terminal:", file=out)
+    for cmd in ("check", "run --once --dry-run", "run --once", "status"):
+        print(f"#   {run} {cmd}", file=out)
+    if featured is not None:
+        print(f"#   {run} explain {featured.placed.tiktok_order_id}", file=out)
+    else:
+        print(f"#   {run} explain ORDER   (a TikTok order id, once a run synced "
+              "something for it)", file=out)  # fmt: skip
+    print("# Try TikTok's seller authorization: this auth code is single use and "
+          "lasts 30 minutes:", file=out)  # fmt: skip
+    print(f"#   {run} connect --store us-main --auth-code {sb.auth_code()}", file=out)
+    print(f"# a new code each visit: {sb.consent_url()}", file=out)
+    out.flush()
 
 
 def fresh_database_name(folder: Path, stem: str) -> str:
