@@ -116,6 +116,23 @@ def decide_hold(c: TikTokCancellation, order: MagentoOrder) -> Decision:
     )
 
 
+def decide_unheld(c: TikTokCancellation, why: str, code: Code) -> Decision:
+    """A hold row left open (re-opened after a late import, or failed) for a request
+    whose order cannot be held, ``why``: a person keeps it from shipping while the
+    request is pending; an answered one needs nothing."""
+    if not is_buyer_request(c):
+        return Skip(
+            "the request was answered before cancelsync had the order on hold; it is "
+            "not on hold by cancelsync",
+            Code.OTHER,
+        )
+    return Attention(
+        f"the buyer asked to cancel TikTok order {c.tiktok_order_id}, but cancelsync "
+        f"cannot hold it: {why}; keep it from shipping until the request is answered",
+        code,
+    )
+
+
 def decide_release(
     c: TikTokCancellation, order: MagentoOrder, *, held_for: str
 ) -> Decision:

@@ -43,6 +43,7 @@ from cancelsync.rules.decisions import (
     Skip,
     hold_marker,
 )
+from cancelsync.rules.tiktok_to_magento import LinkFacts, LinkStatus
 from cancelsync.store import LedgerEntry
 from cancelsync.store.db import iso
 from cancelsync.store.ledger import RESOLVED_CODE
@@ -108,6 +109,16 @@ class Holds:
             return self.enabled and c.cancel_type == rules.BUYER_REQUEST
         return any(self._release_open(e) for e in holds)
 
+    def failure_event(self, c: TikTokCancellation, event: Event) -> Event:
+        """The row an error while handling ``c`` (not an accepted cancellation) is
+        recorded on: the release of its hold when cancelsync holds the order for it,
+        else its hold row. Each is re-driven by the retry pass until it is final (a
+        refund row of a request nobody accepted would stay open)."""
+        hold = self.engine.entry(self._hold(c.cancel_id))
+        if hold is not None and _ours(hold):
+            return self._event(event, self._release(c.cancel_id))
+        return self._event(event, self._hold(c.cancel_id))
+
     def _hold(self, cancel_id: str) -> str:
         self._any = True  # a hold row is about to be read or written
         return hold_key(self.shop_id, cancel_id)
@@ -144,15 +155,17 @@ class Holds:
         c: TikTokCancellation,
         event: Event,
         order_id: int | None,
-        *,
-        not_imported: bool = False,
+        link: LinkFacts,
     ) -> None:
         """A record that is not an accepted cancellation: hold the order while a buyer's
         request is pending; release cancelsync's hold once it was rejected or withdrawn.
         ``order_id``: the linked Magento order (``None``: not linked, nothing to hold
-        now); ``not_imported``: no Magento order carries the TikTok id yet."""
+        now); ``link``: why there is none (not imported yet, ambiguous, ...)."""
         if order_id is None:
-            if not_imported and self.enabled and rules.is_buyer_request(c):
+            not_imported = link.status == LinkStatus.NOT_IMPORTED
+            if not (not_imported and self.enabled and rules.is_buyer_request(c)):
+                self._unheld(c, event, _why(link), _code(link))
+            else:
                 # The importer may bring the order over while the request is still
                 # pending: the row waits for it like a refund does (``import_wait_hours``,
                 # ``TikTokToMagento.recheck_not_imported``), and the order is held then.
@@ -161,12 +174,14 @@ class Holds:
                     "it is held if it is imported while the request is pending",
                     Code.NOT_IMPORTED,
                 ))  # fmt: skip
-            return  # ambiguous / conflicting links: the refund, if any, reports them
+            return
         if rules.is_buyer_request(c):
             if not self.enabled:
                 return
             order = self._order(order_id)
             if order is None:
+                gone = LinkFacts(LinkStatus.GONE, str(order_id))
+                self._unheld(c, event, _why(gone), _code(gone))
                 return
             hold_event = self._event(event, self._hold(c.cancel_id))
             self.engine.apply(hold_event, rules.decide_hold(c, order), self.execute,
@@ -182,21 +197,24 @@ class Holds:
         mine = None if c.accepted else c.cancel_id
         holds = [e for e in self._holds_of(c.tiktok_order_id, mine)
                  if self._release_open(e)]  # fmt: skip
+        if any(self._settling(e) for e in holds):
+            return False  # a send may still be in flight: looked at again when due
         if holds:
             self._forget_order(order_id)  # read afresh before releasing
         order = self._order(order_id)
         if order is None:
             return True  # gone: the refund's own read reports it
+        # The requests cancelsync holds the order for (a dry run records nothing, so
+        # this is said by the decisions, not read back from the ledger).
+        ours = [
+            e.tiktok_cancel_id or "" for e in holds
+            if e.state in FINAL_STATES or self._settle(e, event, order)
+        ]  # fmt: skip
         if not holds:
-            holds = self._lost_holds(event, order, mine)
-            if not holds:
-                return True
-        for hold in holds:
-            held_for = hold.tiktok_cancel_id or ""
-            if hold.state not in FINAL_STATES and not self._settle(hold, event, order):
-                return False
-            if not self._held_by_us(held_for):
-                continue
+            ours = self._lost_holds(event, order, mine)
+        if not ours:
+            return True  # nothing to release: the order read stays good
+        for held_for in ours:
             key = self._release(held_for)
             decision = rules.decide_release(c, order, held_for=held_for)
             self.engine.apply(self._event(event, key), decision, self.execute,
@@ -213,7 +231,7 @@ class Holds:
 
     def _lost_holds(
         self, event: Event, order: MagentoOrder, cancel_id: str | None
-    ) -> list[LedgerEntry]:
+    ) -> list[str]:
         """Holds of ours this database has no row for (it was lost or replaced): the
         order is on hold and a comment carries our hold marker with no release marker
         after it. Each is recorded done (ours) so that it is released like any other."""
@@ -238,22 +256,33 @@ class Holds:
                 f"hold ({hold_marker(held_for)}) that this database had no record of",
                 Code.HELD,
             ))  # fmt: skip
-            entry = self.engine.entry(self._hold(held_for))
-            if entry is not None:
-                found.append(entry)
+            found.append(held_for)
         return found
 
-    def _held_by_us(self, cancel_id: str) -> bool:
-        hold = self.engine.entry(self._hold(cancel_id))
-        return hold is not None and _ours(hold)
+    def _settling(self, hold: LedgerEntry) -> bool:
+        """The hold's outcome is not known and a send may still be in flight (inside
+        its settle time)."""
+        now = iso(self.engine.clock.now())
+        return hold.state not in FINAL_STATES and (
+            hold.next_attempt_at is not None and hold.next_attempt_at > now
+        )
+
+    def _unheld(
+        self, c: TikTokCancellation, event: Event, why: str, code: Code
+    ) -> None:
+        """No order to hold for ``c`` (``why``): its hold row, when one is left open
+        (re-opened after a late import, or failed), is decided so that it closes. Such
+        a row never had a hold sent (a send needs the link this order lacks)."""
+        hold = self.engine.entry(self._hold(c.cancel_id))
+        if hold is None or hold.state in FINAL_STATES:
+            return  # nothing asked of cancelsync: the refund, if any, reports it
+        self.engine.record(self._event(event, hold.idempotency_key),
+                           rules.decide_unheld(c, why, code))  # fmt: skip
 
     def _settle(self, hold: LedgerEntry, event: Event, order: MagentoOrder) -> bool:
-        """A hold whose outcome is not known yet, for a request no longer pending: decide
-        from the order (on hold with our marker, or not). False while a send may still
-        be in flight (inside its settle time): it is looked at again when due."""
-        now = iso(self.engine.clock.now())
-        if hold.next_attempt_at is not None and hold.next_attempt_at > now:
-            return False
+        """A hold whose outcome is not known yet, for a request no longer pending, past
+        its settle time: decide from the order (on hold with our marker, or not). True
+        when cancelsync holds it."""
         held_for = hold.tiktok_cancel_id or ""
         hold_event = self._event(event, self._hold(held_for))
         if rules.carries_our_hold(order, held_for):
@@ -269,7 +298,7 @@ class Holds:
                 Code.OTHER,
             )
         self.engine.record(hold_event, decision)
-        return True
+        return isinstance(decision, Done)
 
     def _order(self, order_id: int) -> MagentoOrder | None:
         return self._read_order(order_id)
@@ -321,3 +350,22 @@ class Holds:
             order = self.magento.get_order(plan.magento_entity_id)
             return "released" if order.state != "holded" else None
         return None
+
+
+def _why(link: LinkFacts) -> str:
+    """Why a TikTok order has no single Magento order to hold, in words."""
+    if link.status == LinkStatus.AMBIGUOUS:
+        return f"several Magento orders carry it ({link.detail})"
+    if link.status == LinkStatus.GONE:
+        return f"its linked Magento order {link.detail} no longer exists"
+    if link.status == LinkStatus.NOT_IMPORTED:
+        return "no Magento order carries it yet"
+    return link.detail or str(link.status)
+
+
+def _code(link: LinkFacts) -> Code:
+    return {
+        LinkStatus.AMBIGUOUS: Code.AMBIGUOUS_LINK,
+        LinkStatus.CONFLICT: Code.LINK_CONFLICT,
+        LinkStatus.GONE: Code.ORDER_GONE,
+    }.get(link.status, Code.OTHER)

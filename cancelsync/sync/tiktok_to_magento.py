@@ -414,7 +414,10 @@ class TikTokToMagento:
         (so it decides on what that action did)."""
         oid = c.tiktok_order_id
         self.engine.wait_for({"tiktok_order_id": oid})
-        with self.engine.event_scope(self.event_for(c, None)):
+        event = self.event_for(c, None)
+        if not c.accepted:  # an error is its hold's or its release's (``sync.holds``)
+            event = self.holds.failure_event(c, event)
+        with self.engine.event_scope(event):
             if links is None:
                 links = self.resolve_links([oid])
             if details is None:
@@ -564,9 +567,7 @@ class TikTokToMagento:
         entity_id = resolved.magento_entity_id if resolved else None
         link_facts = _link_facts(link)
         if not c.accepted:
-            self.holds.on_request(c, event, entity_id, not_imported=(
-                link_facts.status == rules.LinkStatus.NOT_IMPORTED
-            ))  # fmt: skip
+            self.holds.on_request(c, event, entity_id, link_facts)
             return
         self._decided_orders.add(c.tiktok_order_id)
         # cancelsync's own hold comes off first, whatever is decided next (an echo of

@@ -395,3 +395,53 @@ def test_a_hold_item_resolved_by_hand_is_never_taken_for_our_hold(
     assert rc == 0
     assert _posts(harness, UNHOLD) == 0
     assert _state(harness, placed) == "holded"
+
+
+def test_a_read_failure_before_a_release_is_the_releases_to_retry(
+    harness: Harness,
+) -> None:
+    """Magento's order read failing just before the release of a rejected request is
+    recorded on the release (re-driven and closed by the retry pass), never as a
+    failed refund of a request nobody accepted (such a row stayed open for good)."""
+    placed, cancel_id = _pending(harness)
+    harness.run("run", "--once")
+    harness.sb.tiktok.seller_center_reject(cancel_id)
+    harness.sb.magento_faults.next_calls(
+        r"GET orders/\{id\}", Fault("status", status=503), count=5
+    )
+
+    rc, _ = harness.run("run", "--once", retry_backoff_seconds=0)
+
+    assert rc == 1
+    assert _state(harness, placed) == "holded"
+    assert _row(harness, "release:").state == "failed"
+    rc, _ = harness.run("run", "--once", retry_backoff_seconds=0)
+    assert rc == 0
+    assert _state(harness, placed) == "processing"
+    assert [e.idempotency_key.split(":")[0] for e in harness.ledger()] == [
+        "hold",
+        "release",
+    ]
+    assert {e.state for e in harness.ledger()} == {"done"}
+
+
+def test_dry_run_after_a_lost_database_plans_the_release_then_the_refund(
+    harness: Harness,
+) -> None:
+    """The hold found by its marker is planned as released, so the refund is planned
+    too (as the real run then does), not an attention item for a held order."""
+    placed, cancel_id = _pending(harness)
+    harness.run("run", "--once")
+    _lose_database(harness)
+    harness.sb.tiktok.seller_center_approve(cancel_id)
+
+    rc, out = harness.run("run", "--once", "--dry-run")
+
+    assert rc == 0, out
+    assert "would need attention" not in out
+    assert "refund" in out
+    assert _posts(harness, UNHOLD) == 0
+    assert harness.memos(placed.magento_entity_id) == []
+    rc, _ = harness.run("run", "--once")
+    assert rc == 0
+    assert len(harness.memos(placed.magento_entity_id)) == 1

@@ -164,3 +164,28 @@ def test_a_pending_request_on_an_order_imported_late_is_held_once_it_arrives(
     assert harness.sb.magento.order(placed.magento_entity_id)["state"] == "holded"
     (hold,) = [e for e in harness.ledger() if e.idempotency_key.startswith("hold:")]
     assert hold.state == "done"
+
+
+def test_a_pending_request_on_an_order_imported_twice_needs_attention(
+    harness: Harness,
+) -> None:
+    """hold_on_request: the late import brings the order over twice; neither is held
+    (which one?), and the re-opened hold row says so once instead of staying open."""
+    harness.sb.stores.clear()
+    harness.sb.add_store("us-main", hold_on_request=True)
+    tiktok_order_id = _tiktok_only(harness)
+    cancel_id = harness.sb.tiktok.buyer_cancel(tiktok_order_id, pending=True)
+    harness.sb.tiktok.backdate(cancel_id, 600)
+    harness.run("run", "--once")
+    _import(harness, tiktok_order_id)
+    _import(harness, tiktok_order_id)
+
+    rc, _ = harness.run("run", "--once")
+
+    assert rc == 1
+    (hold,) = [e for e in harness.ledger() if e.idempotency_key.startswith("hold:")]
+    assert (hold.state, hold.reason_code) == ("needs_attention", "ambiguous_link")
+    assert "keep it from shipping" in (hold.reason or "")
+    assert harness.sb.magento_server.journal.count(r"POST orders/\{id\}/hold") == 0
+    rc, _ = harness.run("run", "--once")
+    assert rc == 0
