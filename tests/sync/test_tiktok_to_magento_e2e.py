@@ -443,7 +443,7 @@ def test_a_line_cancel_of_units_magento_already_refunded_is_not_refunded_again(
     """The README's own advice for a partial memo left alone: cancel those units in
     Seller Center. With include_seller_cancellations, that cancel must not refund (and
     restock) the same unit a second time: TikTok's cancelled units of the SKU (1) are
-    already matched by Magento's refunded ones (1), though the order has 2 × A."""
+    already matched by Magento's refunded ones (1), though the order has 2 x A."""
     harness.sb.add_store("us-main", include_seller_cancellations=True)
     placed = harness.sb.place_order([{"sku": "A", "qty": 2, "price": 5.0}])
     harness.sb.magento.create_credit_memo(
