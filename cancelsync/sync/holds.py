@@ -184,10 +184,45 @@ class Holds:
                 self._unheld(c, event, _why(gone), _code(gone))
                 return
             hold_event = self._event(event, self._hold(c.cancel_id))
+            carried = self._carry_over(c, event, order)
+            if carried is not None:
+                self.engine.record(hold_event, Done(
+                    f"cancelsync's hold of Magento order #{order.magento_increment_id} "
+                    f"for the earlier request {carried} carries over to this one",
+                    Code.HELD,
+                ))  # fmt: skip
+                return
             self.engine.apply(hold_event, rules.decide_hold(c, order), self.execute,
                               self.reconcile)  # fmt: skip
             return
         self.released(c, event, order_id)
+
+    def _carry_over(
+        self, c: TikTokCancellation, event: Event, order: MagentoOrder
+    ) -> str | None:
+        """A new pending request on an order cancelsync still holds for an earlier one
+        of the same TikTok order (its release not done yet, e.g. it failed): the hold
+        carries over, and the earlier release is dropped (skipped), so that the retry
+        pass never unholds an order whose buyer still asks to cancel. The earlier
+        request's id, or ``None`` when there is no such hold."""
+        if order.state != "holded":
+            return None
+        for hold in self._holds_of(c.tiktok_order_id):
+            earlier = hold.tiktok_cancel_id or ""
+            if (
+                earlier == c.cancel_id
+                or not _ours(hold)
+                or not self._release_open(hold)
+                or not rules.carries_our_hold(order, earlier)
+            ):
+                continue
+            self.engine.record(self._event(event, self._release(earlier)), Skip(
+                f"the hold carries over to the buyer's next request {c.cancel_id}, "
+                "still pending: released with that one",
+                Code.HELD,
+            ))  # fmt: skip
+            return earlier
+        return None
 
     def released(self, c: TikTokCancellation, event: Event, order_id: int) -> bool:
         """Take off every hold cancelsync put on the order for this TikTok order's

@@ -445,3 +445,35 @@ def test_dry_run_after_a_lost_database_plans_the_release_then_the_refund(
     rc, _ = harness.run("run", "--once")
     assert rc == 0
     assert len(harness.memos(placed.magento_entity_id)) == 1
+
+
+def test_a_second_request_takes_over_a_hold_whose_release_failed(
+    harness: Harness,
+) -> None:
+    """Request 1 held, then rejected, but its release failed; request 2 comes while the
+    order is still under cancelsync's hold: that hold carries over to request 2 (and
+    request 1's release is dropped), so the retry pass never unholds an order whose
+    buyer still asks to cancel."""
+    placed, first = _pending(harness)
+    harness.run("run", "--once")
+    harness.sb.tiktok.seller_center_reject(first)
+    harness.sb.magento_faults.next_calls(UNHOLD, Fault("status", status=503), count=20)
+    assert harness.run("run", "--once")[0] == 1
+    assert _row(harness, "release:").state == "failed"
+    second = harness.sb.tiktok.buyer_cancel(placed.tiktok_order_id, pending=True)
+    harness.run("run", "--once")  # the release still fails; request 2 arrives
+    harness.sb.magento_faults.clear()
+
+    assert harness.run("run", "--once", retry_backoff_seconds=0)[0] == 0
+    assert harness.run("run", "--once", retry_backoff_seconds=0)[0] == 0
+
+    assert _state(harness, placed) == "holded"
+    holds = {
+        e.tiktok_cancel_id: e for e in harness.ledger() if e.action == "magento_hold"
+    }
+    assert (holds[second].state, holds[second].reason_code) == ("done", "held")
+    release = _row(harness, "release:")
+    assert (release.tiktok_cancel_id, release.state) == (first, "skipped")
+    harness.sb.tiktok.seller_center_reject(second)
+    assert harness.run("run", "--once")[0] == 0
+    assert _state(harness, placed) == "processing"
