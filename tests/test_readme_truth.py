@@ -132,3 +132,31 @@ def test_validator_refuses_what_is_not_a_family_or_key() -> None:
     """The check the README families are compared with is a real gate."""
     assert known_reason("address_not_delivered") is not None
     assert known_reason("seller_cancel_paid_reason_address_not_deliver") is None
+
+
+def _example_keys() -> set[str]:
+    """The keys config.example.toml sets or shows commented out (``# key = …``), with
+    their table: ``[worker]`` → ``worker.``, ``[[stores]]`` and its sub-tables →
+    ``stores[].``."""
+    keys: set[str] = set()
+    table = ""
+    for raw in EXAMPLE.read_text(encoding="utf-8").splitlines():
+        line = raw.strip().removeprefix("#").strip()
+        heading = re.fullmatch(r"\[\[?([a-z_.]+)\]\]?", line)
+        if heading:
+            name = heading.group(1)
+            if name == "stores" or name.startswith("stores."):
+                name = "stores[]" + name.removeprefix("stores")
+            table = name + "."
+            continue
+        key = re.match(r"([a-z_]+) *= ", line)
+        if key and table:
+            keys.add(table + key.group(1))
+    return keys
+
+
+def test_example_config_shows_every_config_key() -> None:
+    """Every key a merchant can set appears in config.example.toml (set, or commented
+    out with its default), so the example is a complete starting point."""
+    missing = sorted(_all_model_keys() - _example_keys())
+    assert missing == [], "config keys config.example.toml does not show"
