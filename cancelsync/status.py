@@ -185,7 +185,9 @@ def _render_store(s: dict[str, Any], out: TextIO, now: datetime) -> None:
     if s["never_imported"]:
         print(
             f"  never imported: {s['never_imported']} TikTok cancellation(s) found no "
-            "Magento order (check magento.tiktok_order_id_field and your importer)",
+            "Magento order (check magento.tiktok_order_id_field and your importer; each "
+            "is looked up again every cycle for worker.import_wait_hours after it was "
+            "seen, then by `cancelsync resync ORDER`)",
             file=out,
         )
     if s["hold_on_request"] or s["on_hold"]:
