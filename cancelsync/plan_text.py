@@ -47,10 +47,23 @@ def action_label(action: str, *, done: bool = False) -> str:
     return labels[1] if done else labels[0]
 
 
+_NOT_DONE = {
+    "skipped": "not done (skipped)",
+    "needs_attention": "not done, needs attention",
+    "failed": "not done yet (failed; tried again)",
+    "pending": "not done yet",
+}
+
+
 def row_label(action: str, state: str, reason_code: str | None = None) -> str:
     """A ledger row's action in words: what it did when it is ``done`` (and was not
-    closed by hand, ``resolve``), else what it set out to do."""
-    return action_label(action, done=state == "done" and reason_code != RESOLVED_CODE)
+    closed by hand, ``resolve``), else what it set out to do and that it was not done
+    (a skipped echo must not read as a cancel)."""
+    if state == "done":
+        if reason_code == RESOLVED_CODE:
+            return f"{action_label(action)}: closed by hand"
+        return action_label(action, done=True)
+    return f"{action_label(action)}: {_NOT_DONE.get(state, state)}"
 
 
 def in_reading_order(planned: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
