@@ -111,6 +111,9 @@ class HoldPlan:
     magento_entity_id: int
     tiktok_cancel_id: str
     comment: str
+    # The earlier request whose hold (still on, its release not done) this request
+    # takes over: only the comment is posted, the order is already held.
+    carry_over_from: str = ""
 
     kind = "magento_hold"
 

@@ -133,6 +133,27 @@ def decide_unheld(c: TikTokCancellation, why: str, code: Code) -> Decision:
     )
 
 
+def decide_carry_over(
+    c: TikTokCancellation, order: MagentoOrder, *, earlier: str
+) -> Decision:
+    """A new pending request on an order cancelsync still holds for ``earlier`` (a
+    request of the same TikTok order whose release has not gone through): the hold
+    carries over. Only the comment with this request's marker is posted, so that a lost
+    database still knows the hold is cancelsync's, and for which request."""
+    number = order.magento_increment_id
+    comment = (
+        f"{hold_marker(c.cancel_id)} Still on hold: the buyer asked again to cancel "
+        f"TikTok order {c.tiktok_order_id}; the hold placed for request {earlier} "
+        "carries over to this request."
+    )
+    return Apply(
+        HoldPlan(
+            order.magento_entity_id, c.cancel_id, comment, carry_over_from=earlier
+        ),
+        note=f"buyer's new request pending: Magento order #{number} stays on hold",
+    )
+
+
 def decide_release(
     c: TikTokCancellation, order: MagentoOrder, *, held_for: str
 ) -> Decision:

@@ -184,13 +184,9 @@ class Holds:
                 self._unheld(c, event, _why(gone), _code(gone))
                 return
             hold_event = self._event(event, self._hold(c.cancel_id))
-            carried = self._carry_over(c, event, order)
-            if carried is not None:
-                self.engine.record(hold_event, Done(
-                    f"cancelsync's hold of Magento order #{order.magento_increment_id} "
-                    f"for the earlier request {carried} carries over to this one",
-                    Code.HELD,
-                ))  # fmt: skip
+            earlier = self._earlier_hold(c, order)
+            if earlier is not None:
+                self._carry_over(c, event, order, earlier)
                 return
             self.engine.apply(hold_event, rules.decide_hold(c, order), self.execute,
                               self.reconcile)  # fmt: skip
@@ -198,30 +194,40 @@ class Holds:
         self.released(c, event, order_id)
 
     def _carry_over(
-        self, c: TikTokCancellation, event: Event, order: MagentoOrder
-    ) -> str | None:
-        """A new pending request on an order cancelsync still holds for an earlier one
-        of the same TikTok order (its release not done yet, e.g. it failed): the hold
-        carries over, and the earlier release is dropped (skipped), so that the retry
-        pass never unholds an order whose buyer still asks to cancel. The earlier
-        request's id, or ``None`` when there is no such hold."""
+        self, c: TikTokCancellation, event: Event, order: MagentoOrder, earlier: str
+    ) -> None:
+        """The hold carries over to ``c`` (its own marker comment, exactly once like a
+        hold), then the earlier request's release is dropped (skipped), so that the retry
+        pass never unholds an order whose buyer still asks to cancel. Should the comment
+        fail, the earlier release stays open: released, then held again for ``c``."""
+        hold_event = self._event(event, self._hold(c.cancel_id))
+        decision = rules.decide_carry_over(c, order, earlier=earlier)
+        self.engine.apply(hold_event, decision, self.execute, self.reconcile)
+        if not self.engine.dry_run:
+            self.engine.wait_for(event.ids)
+            hold = self.engine.entry(self._hold(c.cancel_id))
+            if hold is None or hold.state != "done":
+                return
+        self.engine.record(self._event(event, self._release(earlier)), Skip(
+            f"the hold carries over to the buyer's next request {c.cancel_id}, "
+            "still pending: released with that one",
+            Code.HELD,
+        ))  # fmt: skip
+
+    def _earlier_hold(self, c: TikTokCancellation, order: MagentoOrder) -> str | None:
+        """An earlier request of the same TikTok order that cancelsync still holds the
+        order for (its release not done yet, e.g. it failed), else ``None``."""
         if order.state != "holded":
             return None
         for hold in self._holds_of(c.tiktok_order_id):
             earlier = hold.tiktok_cancel_id or ""
             if (
-                earlier == c.cancel_id
-                or not _ours(hold)
-                or not self._release_open(hold)
-                or not rules.carries_our_hold(order, earlier)
+                earlier != c.cancel_id
+                and _ours(hold)
+                and self._release_open(hold)
+                and rules.carries_our_hold(order, earlier)
             ):
-                continue
-            self.engine.record(self._event(event, self._release(earlier)), Skip(
-                f"the hold carries over to the buyer's next request {c.cancel_id}, "
-                "still pending: released with that one",
-                Code.HELD,
-            ))  # fmt: skip
-            return earlier
+                return earlier
         return None
 
     def released(self, c: TikTokCancellation, event: Event, order_id: int) -> bool:
@@ -358,6 +364,11 @@ class Holds:
             order = self.magento.get_order(entity_id)
             if rules.carries_our_hold(order, plan.tiktok_cancel_id):
                 return "held"
+            if plan.carry_over_from and rules.carries_our_hold(
+                order, plan.carry_over_from
+            ):
+                self.magento.add_order_comment(entity_id, plan.comment)
+                return "held"  # already on hold: the marker says for whom now
             if order.state == "holded":
                 raise FatalApiError(
                     f"Magento order #{order.magento_increment_id} was put on hold by "

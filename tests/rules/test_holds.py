@@ -21,6 +21,7 @@ from cancelsync.rules.decisions import (
 )
 from cancelsync.rules.holds import (
     carries_our_hold,
+    decide_carry_over,
     decide_hold,
     decide_release,
     is_buyer_request,
@@ -127,3 +128,14 @@ def test_release_of_an_order_no_longer_held_is_done() -> None:
 
     assert isinstance(decision, Done)
     assert "no longer on hold" in decision.reason
+
+
+def test_a_carried_over_hold_posts_only_this_requests_marker() -> None:
+    decision = decide_carry_over(REQUEST, _order("holded"), earlier="C0")
+
+    assert isinstance(decision, Apply)
+    plan = decision.plan
+    assert isinstance(plan, HoldPlan)
+    assert (plan.tiktok_cancel_id, plan.carry_over_from) == ("C1", "C0")
+    assert plan.comment.startswith(hold_marker("C1"))
+    assert "request C0 carries over" in plan.comment

@@ -447,13 +447,15 @@ def test_dry_run_after_a_lost_database_plans_the_release_then_the_refund(
     assert len(harness.memos(placed.magento_entity_id)) == 1
 
 
+@pytest.mark.parametrize("lose_database", [False, True], ids=["kept", "lost-db"])
 def test_a_second_request_takes_over_a_hold_whose_release_failed(
-    harness: Harness,
+    harness: Harness, lose_database: bool
 ) -> None:
     """Request 1 held, then rejected, but its release failed; request 2 comes while the
     order is still under cancelsync's hold: that hold carries over to request 2 (and
     request 1's release is dropped), so the retry pass never unholds an order whose
-    buyer still asks to cancel."""
+    buyer still asks to cancel. Its own marker comment lets a lost database release it
+    when request 2 is rejected."""
     placed, first = _pending(harness)
     harness.run("run", "--once")
     harness.sb.tiktok.seller_center_reject(first)
@@ -471,9 +473,13 @@ def test_a_second_request_takes_over_a_hold_whose_release_failed(
     holds = {
         e.tiktok_cancel_id: e for e in harness.ledger() if e.action == "magento_hold"
     }
-    assert (holds[second].state, holds[second].reason_code) == ("done", "held")
+    assert (holds[second].state, holds[second].remote_id) == ("done", "held")
+    assert f"[cancelsync:hold:{second}]" in _comments(harness, placed)
+    assert _posts(harness, HOLD) == 1  # carried over: no second hold POST
     release = _row(harness, "release:")
     assert (release.tiktok_cancel_id, release.state) == (first, "skipped")
+    if lose_database:
+        _lose_database(harness)
     harness.sb.tiktok.seller_center_reject(second)
     assert harness.run("run", "--once")[0] == 0
     assert _state(harness, placed) == "processing"
