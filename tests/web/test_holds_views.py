@@ -116,3 +116,19 @@ def test_order_page_says_what_hold_and_release_did(
     api = signed_in.get(f"/api/orders/{TIKTOK_ORDER}").json()
     labels = {a["action"]: a["action_label"] for a in api["actions"]}
     assert labels["magento_unhold"] == "hold released"
+
+
+def test_overview_shows_what_tiktok_said_of_the_authorization(
+    site: Site, signed_in: Client
+) -> None:
+    """A webhook type 6 kept for the store (``store.notices``) shows under its TikTok
+    authorization, with when and how often, until connect clears it."""
+    with closing(site.store()) as store:
+        for _ in range(2):
+            store.notices.note("us-main", 6, "TikTok says the seller revoked it",
+                               site.clock.now())  # fmt: skip
+
+    us = _us(signed_in.get("/").text)
+
+    assert "TikTok says the seller revoked it (received" in us
+    assert ", 2 times)" in us
