@@ -43,14 +43,14 @@ demo: install
 
 # Issue 12's figures (calls per event, idle calls, CPU, throughput at 100 ms latency, peak
 # RSS, no-op run) against the simulators in a child process: a table beside each goal and
-# build/bench.json. About 8 minutes on 2 cores; not part of `make test`. ARGS=--quick
+# build/bench.json. About 6 minutes on 2 cores; not part of `make test`. ARGS=--quick
 # shrinks every size.
 bench: install
 	mkdir -p build
 	$(BIN)/python benchmarks/run.py --json build/bench.json $(ARGS)
 
 # Chaos soak: the real worker (child processes, SIGKILLed) against faulty simulators, then
-# the exactly-once invariants. About 10 minutes; SEED=N reproduces a run, figures go to
+# the exactly-once invariants. About 6 minutes; SEED=N reproduces a run, figures go to
 # build/soak.json and the worker's logs to build/soak/.
 SEED ?= 1
 soak: install

@@ -241,7 +241,8 @@ def check(config: Config, out: TextIO, *, redactor: Redactor, offline: bool) -> 
     )
     if config.unresolved:
         print(f"  {len(config.unresolved)} secret reference(s) not resolved here; `run`, "
-              "`check` and `connect` need them:", file=out)  # fmt: skip
+              "`check`, `connect`, `resync`, `webhooks subscribe` and `reasons --order` need "
+              "them:", file=out)  # fmt: skip
         for item in config.unresolved:
             print(f"    {item}", file=out)
     if offline:

@@ -181,7 +181,8 @@ def test_commands_that_call_no_api_need_no_secrets(
     lines = out.splitlines()
     assert lines[0] == f"config {example}: valid (1 store(s): us-main)"
     assert lines[1] == (
-        "  6 secret reference(s) not resolved here; `run`, `check` and `connect` need them:"
+        "  6 secret reference(s) not resolved here; `run`, `check`, `connect`, `resync`, "
+        "`webhooks subscribe` and `reasons --order` need them:"
     )
     assert lines[2].startswith("    magento.consumer_key: cannot read secret file ")
     assert capsys.readouterr().err == ""
