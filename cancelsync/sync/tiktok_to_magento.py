@@ -255,8 +255,11 @@ class TikTokToMagento:
         if found is None:
             return  # logged; looked up again next cycle
         self._new_page()
+        store_ids = set(self.engine.cfg.magento_store_ids)
         for entry in waiting:
-            orders = found.get(entry.tiktok_order_id or "")
+            orders = found.get(entry.tiktok_order_id or "", [])
+            if store_ids:  # another store view's order is not this store's to refund
+                orders = [o for o in orders if o.store_id in store_ids]
             if orders:
                 self._imported_late(entry, orders)
         self.engine.drain()

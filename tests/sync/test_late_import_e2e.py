@@ -99,6 +99,30 @@ def test_waiting_cancellations_cost_one_search_per_cycle_and_none_after_the_wait
     assert (row.state, row.reason_code) == ("skipped", "not_imported")
 
 
+def test_an_order_imported_into_another_store_view_is_not_taken(
+    harness: Harness,
+) -> None:
+    """With magento_store_ids, an order that turns up in another store view is not
+    this store's: the cancellation stays never imported, and nothing is re-opened."""
+    harness.sb.add_store("us-main", magento_store_ids=(1,))
+    tiktok_order_id = _tiktok_only(harness)
+    harness.sb.tiktok.buyer_cancel(tiktok_order_id)
+    harness.run("run", "--once")
+    harness.sb.magento.import_tiktok_order(
+        tiktok_order_id,
+        [{"sku": "TEE", "qty": 2.0, "price": 10.0, "product_type": "simple"}],
+        shipping_amount=5.0, store_id=2,
+    )  # fmt: skip
+
+    rc, _ = harness.run("run", "--once")
+
+    assert rc == 0
+    assert harness.refund_posts() == 0
+    (row,) = _refund_rows(harness)
+    assert (row.state, row.reason_code) == ("skipped", "not_imported")
+    assert row.magento_entity_id is None
+
+
 def test_import_wait_hours_zero_turns_the_lookup_off(harness: Harness) -> None:
     harness.sb.add_store("us-main")
     tiktok_order_id = _tiktok_only(harness)
