@@ -107,6 +107,9 @@ class Holds:
             # A closed buyer request this database has no hold row for: a lost
             # database may have forgotten our hold (the order's comments tell).
             return self.enabled and c.cancel_type == rules.BUYER_REQUEST
+        release = self.engine.entry(self._release(c.cancel_id))
+        if release is not None and release.state not in FINAL_STATES:
+            return False  # tried and failed: the retry pass owns it (backoff, settle)
         return any(self._release_open(e) for e in holds)
 
     def failure_event(self, c: TikTokCancellation, event: Event) -> Event:

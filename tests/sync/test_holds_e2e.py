@@ -483,3 +483,25 @@ def test_a_second_request_takes_over_a_hold_whose_release_failed(
     harness.sb.tiktok.seller_center_reject(second)
     assert harness.run("run", "--once")[0] == 0
     assert _state(harness, placed) == "processing"
+
+
+def test_a_failed_release_waits_for_its_backoff_like_any_write(
+    harness: Harness,
+) -> None:
+    """A release Magento refused stays with the retry pass and its backoff: the next
+    scan, which sees the rejected request again within the overlap, sends nothing."""
+    placed, cancel_id = _pending(harness)
+    harness.run("run", "--once")
+    harness.sb.tiktok.seller_center_reject(cancel_id)
+    harness.sb.magento_faults.next_calls(UNHOLD, Fault("status", status=503), count=50)
+    assert harness.run("run", "--once")[0] == 1
+    assert _row(harness, "release:").state == "failed"
+    sent = _posts(harness, UNHOLD)
+
+    harness.run("run", "--once")  # within the overlap and before the backoff
+
+    assert _posts(harness, UNHOLD) == sent
+    harness.sb.magento_faults.clear()
+    _settle_time_passes(harness, "release:")  # the backoff is over: due now
+    assert harness.run("run", "--once")[0] == 0
+    assert _state(harness, placed) == "processing"
