@@ -23,7 +23,16 @@ on reject it would be released.
 
 A request answered while its hold is unconfirmed (a send whose outcome is not known yet,
 still inside its settle time) waits: the hold row stays open, and the retry pass re-drives
-the cancellation once the row is due (re-read first, then release, then refund).
+the cancellation once the row is due (re-read first, then release, then refund). A release
+that failed belongs to the retry pass too (its backoff, its settle time), like a refund.
+
+A new request while cancelsync still holds the order for an earlier one of the same TikTok
+order (that release not done yet) takes the hold over: its own marker comment is posted
+(no second hold) and the earlier release is dropped. A pending request whose order is not
+imported yet waits like a never-imported refund (``import_wait_hours``) and is held when
+the order arrives; one whose order cannot be held (two orders, a conflicting link, gone)
+needs attention. An error while handling a request that is not an accepted cancellation
+is recorded on its release or hold row (``failure_event``), never as a refund.
 """
 
 from __future__ import annotations
