@@ -189,6 +189,7 @@ class Holds:
             return
         if rules.is_buyer_request(c):
             if not self.enabled:
+                self._switched_off(c, event, order_id)
                 return
             order = self._order(order_id)
             if order is None:
@@ -332,7 +333,27 @@ class Holds:
         self.engine.record(self._event(event, hold.idempotency_key),
                            rules.decide_unheld(c, why, code))  # fmt: skip
 
-    def _settle(self, hold: LedgerEntry, event: Event, order: MagentoOrder) -> bool:
+    def _switched_off(self, c: TikTokCancellation, event: Event, order_id: int) -> None:
+        """hold_on_request was turned off while this request's hold row is open (a
+        failed or unconfirmed hold): settle it from the order once no send can still be
+        in flight, so the retry pass stops re-driving it. A hold of ours found on the
+        order stays ours (released when the request is answered)."""
+        hold = self.engine.entry(self._hold(c.cancel_id))
+        if hold is None or hold.state in FINAL_STATES or self._settling(hold):
+            return
+        order = self._order(order_id)
+        if order is not None:
+            self._settle(hold, event, order,
+                         why="hold_on_request is off: the order is not held for it")  # fmt: skip
+
+    def _settle(
+        self,
+        hold: LedgerEntry,
+        event: Event,
+        order: MagentoOrder,
+        *,
+        why: str = "the request was answered before cancelsync had the order on hold",
+    ) -> bool:
         """A hold whose outcome is not known yet, for a request no longer pending, past
         its settle time: decide from the order (on hold with our marker, or not). True
         when cancelsync holds it."""
@@ -345,11 +366,7 @@ class Holds:
         else:
             # Said so it is true whether a hold was sent or not (a re-queued shipped
             # order's item, a hold waiting for the import, an unconfirmed send).
-            decision = Skip(
-                "the request was answered before cancelsync had the order on hold; it "
-                "is not on hold by cancelsync",
-                Code.OTHER,
-            )
+            decision = Skip(f"{why}; it is not on hold by cancelsync", Code.OTHER)
         self.engine.record(hold_event, decision)
         return isinstance(decision, Done)
 

@@ -8,6 +8,7 @@ update, the dry run, and direction A's approval flow.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -504,4 +505,26 @@ def test_a_failed_release_waits_for_its_backoff_like_any_write(
     harness.sb.magento_faults.clear()
     _settle_time_passes(harness, "release:")  # the backoff is over: due now
     assert harness.run("run", "--once")[0] == 0
+    assert _state(harness, placed) == "processing"
+
+
+def test_a_failed_hold_is_closed_once_hold_on_request_is_turned_off(
+    harness: Harness,
+) -> None:
+    """The merchant turns hold_on_request off while a hold has failed: its row is closed
+    (skipped, nothing held) at its next retry, not re-driven every cycle for good."""
+    placed, _ = _pending(harness)
+    harness.sb.magento_faults.next_calls(HOLD, Fault("status", status=503), count=50)
+    assert harness.run("run", "--once")[0] == 1
+    assert _row(harness, "hold:").state == "failed"
+    harness.sb.magento_faults.clear()
+    harness.sb.stores[0] = replace(harness.sb.stores[0], hold_on_request=False)
+    _settle_time_passes(harness, "hold:")
+
+    rc, _ = harness.run("run", "--once")
+
+    assert rc == 0
+    hold = _row(harness, "hold:")
+    assert hold.state == "skipped"
+    assert "hold_on_request is off" in (hold.reason or "")
     assert _state(harness, placed) == "processing"
