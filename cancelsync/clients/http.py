@@ -101,6 +101,30 @@ def _notify(
         log.warning("http.observer_failed", platform=platform, exc_info=True)
 
 
+def check_and_pace(
+    limiter: TokenBucket | None,
+    check: Callable[[], None],
+    *,
+    throttling: Callable[[RetryableApiError], bool],
+) -> None:
+    """Run a client's response ``check`` and tell its ``limiter`` what the answer says:
+    a throttling refusal (``throttling``) slows it down; any other answer, accepted or
+    refused for its content, speeds it up again; other retryable errors (5xx, a dropped
+    connection) say nothing about the rate."""
+    try:
+        check()
+    except RetryableApiError as exc:
+        if limiter is not None and throttling(exc):
+            limiter.throttled()
+        raise
+    except ApiError:
+        if limiter is not None:
+            limiter.succeeded()  # refused for its content, not for the rate
+        raise
+    if limiter is not None:
+        limiter.succeeded()
+
+
 class TokenBucket:
     """A thread-safe token bucket: ``rate`` requests per second, bursts up to ``capacity``.
 
@@ -164,10 +188,7 @@ class TokenBucket:
         """Take one token, sleeping until one is available; return the time waited."""
         with self._lock:
             now = self._monotonic()
-            self._tokens = min(
-                self.capacity, self._tokens + (now - self._last) * self.rate
-            )
-            self._last = now
+            self._refill(now)
             if self._tokens >= 1:
                 self._tokens -= 1
                 return 0.0

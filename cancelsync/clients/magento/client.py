@@ -29,7 +29,7 @@ from urllib.parse import quote
 
 import requests
 
-from cancelsync.clients.http import RetryPolicy, TokenBucket, Transport
+from cancelsync.clients.http import RetryPolicy, TokenBucket, Transport, check_and_pace
 from cancelsync.clients.magento import mapper
 from cancelsync.clients.magento.auth import auth_from_config, auth_mode_of
 from cancelsync.clients.magento.bodies import refund_body
@@ -43,12 +43,10 @@ from cancelsync.clients.magento.search import Filter as SearchFilter
 from cancelsync.clients.magento.search import SearchCriteria
 from cancelsync.config import MagentoConfig
 from cancelsync.errors import (
-    ApiError,
     DataError,
     FatalApiError,
     NotFoundError,
     OutcomeUnknownError,
-    RetryableApiError,
 )
 from cancelsync.models import MagentoCreditMemo, MagentoOrder, Page
 
@@ -136,19 +134,11 @@ class MagentoClient:
     def raise_for_response(self, resp: requests.Response) -> None:
         """Raise the error matching a Magento error response (see ``errors``); tell the
         rate limiter about a 429 (it slows down) or an answer (it speeds up again)."""
-        limiter = self._rate_limiter
-        try:
-            raise_for_response(resp, auth_mode=self.auth_mode)
-        except RetryableApiError as exc:
-            if exc.status == 429 and limiter is not None:
-                limiter.throttled()
-            raise
-        except ApiError:
-            if limiter is not None:
-                limiter.succeeded()  # refused for its content, not for the rate
-            raise
-        if limiter is not None:
-            limiter.succeeded()
+        check_and_pace(
+            self._rate_limiter,
+            lambda: raise_for_response(resp, auth_mode=self.auth_mode),
+            throttling=lambda exc: exc.status == 429,
+        )
 
     def _path(self, endpoint: str) -> str:
         return self._prefix + endpoint

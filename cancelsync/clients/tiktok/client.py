@@ -28,7 +28,7 @@ import requests
 import structlog
 
 from cancelsync import reasons
-from cancelsync.clients.http import RetryPolicy, TokenBucket, Transport
+from cancelsync.clients.http import RetryPolicy, TokenBucket, Transport, check_and_pace
 from cancelsync.clients.tiktok import envelope, mapper
 from cancelsync.clients.tiktok.envelope import raise_for_response
 from cancelsync.clients.tiktok.signing import sign_request
@@ -36,13 +36,11 @@ from cancelsync.clients.tiktok.tokens import TokenManager
 from cancelsync.clock import Clock, to_epoch
 from cancelsync.config import StoreConfig, TikTokConfig
 from cancelsync.errors import (
-    ApiError,
     AuthError,
     ConfigApiError,
     DataError,
     FatalApiError,
     NotFoundError,
-    RetryableApiError,
 )
 from cancelsync.models import Page, TikTokCancellation, TikTokOrder, TikTokShop
 
@@ -260,21 +258,11 @@ class TikTokClient:
     def _raise_for_response(self, resp: requests.Response) -> None:
         """``envelope.raise_for_response``, telling the rate limiter about throttling
         (HTTP 429 or 36009002: it slows down) or an answer (it speeds up again)."""
-        limiter = self._rate_limiter
-        try:
-            raise_for_response(resp)
-        except RetryableApiError as exc:
-            if limiter is not None and (
-                exc.status == 429 or str(exc.code) == THROTTLED_CODE
-            ):
-                limiter.throttled()
-            raise
-        except ApiError:
-            if limiter is not None:
-                limiter.succeeded()  # refused for its content, not for the rate
-            raise
-        if limiter is not None:
-            limiter.succeeded()
+        check_and_pace(
+            self._rate_limiter,
+            lambda: raise_for_response(resp),
+            throttling=lambda exc: exc.status == 429 or str(exc.code) == THROTTLED_CODE,
+        )
 
     def _pages(
         self,
