@@ -13,6 +13,7 @@ import structlog
 import structlog.testing
 
 from cancelsync.clock import FakeClock
+from cancelsync.sandbox.common import free_port
 from cancelsync.store import Store
 
 # The smallest config `load_config` accepts: literal credentials, one store, no env vars.
@@ -100,10 +101,7 @@ def reset_logging() -> Iterator[None]:
 @pytest.fixture
 def closed_port() -> int:
     """A 127.0.0.1 port nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-    return port
+    return free_port()
 
 
 @pytest.fixture

@@ -14,27 +14,13 @@ from pathlib import Path
 
 import pytest
 from cli_proc import assert_clean_failure, child_env, cli, faulty, unprivileged
+from conftest import MINIMAL_CONFIG
 
 from cancelsync.sandbox.harness import Sandbox
 from cancelsync.store import Store
 
-CONFIG = """\
-[worker]
-database = "{database}"
-
-[magento]
-base_url = "https://magento.test"
-consumer_key = "ck-minimal"
-consumer_secret = "cs-minimal-secret"
-access_token = "at-minimal-token"
-access_token_secret = "ats-minimal-secret"
-
-[[stores]]
-name = "us-main"
-app_key = "app-key-minimal"
-app_secret = "app-secret-minimal"
-market = "US"
-"""
+# conftest's smallest config, with a database path to fill in and a market.
+CONFIG = '[worker]\ndatabase = "{database}"\n\n' + MINIMAL_CONFIG + 'market = "US"\n'
 T0 = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 

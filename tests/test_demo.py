@@ -6,7 +6,6 @@ import io
 import json
 import os
 import threading
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,16 +13,14 @@ import pytest
 
 from cancelsync.cli import main as cli_main
 from cancelsync.config import load_config
+from cancelsync.sandbox.common import wait_until
 from cancelsync.sandbox.demo import run_demo
 from cancelsync.sandbox.prompt import serve_sandbox
 
 
 def _wait_for(condition: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail("timed out waiting for the sandbox")
-        time.sleep(0.02)
+    if not wait_until(condition, timeout):
+        pytest.fail("timed out waiting for the sandbox")
 
 
 @pytest.mark.usefixtures("reset_logging")

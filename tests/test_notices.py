@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -23,26 +22,12 @@ from cancelsync.clients.tiktok.signing import webhook_signature
 from cancelsync.config import load_config
 from cancelsync.log import Redactor
 from cancelsync.monitor import Monitor
+from cancelsync.sandbox.common import free_port, wait_until
 from cancelsync.sandbox.harness import Sandbox
 from cancelsync.service import Worker
 from cancelsync.store import Store
 from cancelsync.webhooks import PATH
 from cancelsync.wiring import ClientFactory
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait(condition: Callable[[], bool], seconds: float = 10.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def _deliver(sb: Sandbox, port: int, kind: int, notification_id: str) -> int:
@@ -75,7 +60,7 @@ def test_a_revoked_authorization_is_kept_for_status_alerted_once_and_cleared_by_
     tmp_path: Path,
     receiver: Receiver,  # noqa: F811 - the fixture
 ) -> None:
-    port = _port()
+    port = free_port()
     with Sandbox() as sb:
         sb.add_store("us-main")
         path = sb.write_config(tmp_path / "cancelsync.toml", alert_webhook_url=receiver.url,
@@ -135,3 +120,7 @@ def test_a_revoked_authorization_is_kept_for_status_alerted_once_and_cleared_by_
                      "--auth-code", code]) == 0  # fmt: skip
 
         assert Store.open(config.worker.database).notices.for_store("us-main") == []
+
+
+def _wait(condition: Callable[[], bool]) -> bool:
+    return wait_until(condition, 10.0)

@@ -11,7 +11,6 @@ import stat
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -21,7 +20,7 @@ import pytest
 from cancelsync.cli import main as cli_main
 from cancelsync.clock import FakeClock
 from cancelsync.config import load_config
-from cancelsync.sandbox.common import SimRequest
+from cancelsync.sandbox.common import SimRequest, wait_until
 from cancelsync.sandbox.harness import Sandbox
 from cancelsync.sandbox.prompt import cli_command, serve_sandbox
 from cancelsync.sandbox.seed import SCENARIOS, seed_orders
@@ -30,11 +29,8 @@ from tests.cli_proc import child_env
 
 
 def _wait_for(condition: Callable[[], bool], timeout: float = 8.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail("timed out waiting for the sandbox")
-        time.sleep(0.05)
+    if not wait_until(condition, timeout):
+        pytest.fail("timed out waiting for the sandbox")
 
 
 def _status(config: Path) -> dict[str, int]:

@@ -4,7 +4,6 @@ seconds, woken by the simulator's signed webhook, not by the next poll."""
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,8 @@ from pathlib import Path
 
 from cli_proc import child_env
 
+from cancelsync.sandbox.common import free_port, listening, wait_until
+from cancelsync.sandbox.demo_live import cycles_recorded
 from cancelsync.sandbox.harness import Sandbox
 from cancelsync.sandbox.tiktok.webhooks import Subscription
 from cancelsync.webhooks import PATH
@@ -19,27 +20,12 @@ from cancelsync.webhooks import PATH
 POLL_SECONDS = 3600  # a poll would never come within the test: only a wake can
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait(condition: object, seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if callable(condition) and condition():
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def test_a_webhook_wakes_the_service_and_the_refund_follows_in_seconds(
     tmp_path: Path,
 ) -> None:
     """With an hour between polls, a buyer cancel is refunded within 5 s of the cancel:
     the simulator's delivery wakes the store's cycle."""
-    port = _free_port()
+    port = free_port()
     with Sandbox() as sb:
         sb.add_store("us-main")
         config = sb.write_config(
@@ -55,8 +41,10 @@ def test_a_webhook_wakes_the_service_and_the_refund_follows_in_seconds(
         )  # fmt: skip
         try:
             # The first poll runs at start; wait for it and for the listener.
-            assert _wait(lambda: _listening(port), 15)
-            assert _wait(lambda: _cycles(tmp_path) >= 1, 15)
+            assert wait_until(lambda: listening(port), 15)
+            assert wait_until(
+                lambda: cycles_recorded(tmp_path / "cancelsync.db") >= 1, 15
+            )
             demo = sb.demo
             sb.tiktok.webhooks.subscribe(
                 Subscription(demo.shop_id, "CANCELLATION_STATUS_CHANGE",
@@ -65,7 +53,7 @@ def test_a_webhook_wakes_the_service_and_the_refund_follows_in_seconds(
             )  # fmt: skip
             started = time.monotonic()
             sb.tiktok.buyer_cancel(placed.tiktok_order_id)
-            refunded = _wait(
+            refunded = wait_until(
                 lambda: bool(sb.magento.credit_memos(placed.magento_entity_id)), 10
             )
             latency = time.monotonic() - started
@@ -81,21 +69,3 @@ def test_a_webhook_wakes_the_service_and_the_refund_follows_in_seconds(
     print(f"webhook-driven refund latency: {latency:.2f} s")
     assert proc.returncode == 0
     assert "cycle.woken" in err
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _cycles(folder: Path) -> int:
-    import sqlite3
-
-    db = folder / "cancelsync.db"
-    if not db.exists():
-        return 0
-    with sqlite3.connect(db) as conn:
-        try:
-            return int(conn.execute("SELECT COUNT(*) FROM cycles").fetchone()[0])
-        except sqlite3.Error:
-            return 0

@@ -103,6 +103,34 @@ class Simulator(Protocol):
         ...
 
 
+# --------------------------------------------------------------------------- loopback
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (bound, then released)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def listening(port: int) -> bool:
+    """Something accepts connections on 127.0.0.1:``port``."""
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_until(
+    condition: Callable[[], object], seconds: float, *, step: float = 0.02
+) -> bool:
+    """Poll ``condition`` until it is true (True) or ``seconds`` pass (False)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(step)
+    return False
+
+
 # --------------------------------------------------------------------------- faults
 
 FAULT_KINDS = ("status", "delay", "drop", "lost_response")

@@ -11,7 +11,6 @@ measured from the TikTok event to the change seen in the Magento simulator.
 from __future__ import annotations
 
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+from cancelsync.sandbox.common import free_port, listening, wait_until
 from cancelsync.sandbox.harness import PlacedOrder, Sandbox
 from cancelsync.sandbox.tiktok.webhooks import Subscription
 from cancelsync.webhooks import PATH
@@ -46,7 +46,7 @@ def react_in_seconds(
     sb: Sandbox, workdir: Path, log_file: TextIO, *, say: Callable[[str], None]
 ) -> LiveFigures:
     """Run the act; ``say`` prints a line for people as it goes."""
-    port = _free_port()
+    port = free_port()
     config = sb.write_config(
         workdir / "cancelsync-service.toml",
         poll_interval_seconds=POLL_SECONDS,
@@ -62,12 +62,12 @@ def react_in_seconds(
         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log_file,
     )  # fmt: skip
     hold = refund = None
-    cycles = _cycles(workdir / "cancelsync.db")
+    cycles = cycles_recorded(workdir / "cancelsync.db")
     try:
         # Its first poll runs at start: acted on only after it, so what follows is
         # the webhooks' doing.
-        if _wait(lambda: _listening(port)) and _wait(
-            lambda: _cycles(workdir / "cancelsync.db") > cycles
+        if wait_until(lambda: listening(port), WAIT_SECONDS) and wait_until(
+            lambda: cycles_recorded(workdir / "cancelsync.db") > cycles, WAIT_SECONDS
         ):
             _subscribe(sb, f"http://127.0.0.1:{port}{PATH}")
             hold, refund = _act(sb, placed, say)
@@ -99,18 +99,21 @@ def _act(
     entity_id = placed.magento_entity_id
     started = time.monotonic()
     cancel_id = sb.tiktok.buyer_cancel(placed.tiktok_order_id, pending=True)
-    held = _wait(lambda: sb.magento.order(entity_id)["state"] == "holded")
+    held = wait_until(
+        lambda: sb.magento.order(entity_id)["state"] == "holded", WAIT_SECONDS
+    )
     hold = time.monotonic() - started if held else None
     say(f"the buyer asks to cancel → Magento #{placed.magento_increment_id} is on hold "
         + (f"{hold:.2f} s later" if hold is not None else "— NOT within "
            f"{WAIT_SECONDS:g} s"))  # fmt: skip
     started = time.monotonic()
     sb.tiktok.seller_center_approve(cancel_id)
-    done = _wait(
+    done = wait_until(
         lambda: (
             bool(sb.magento.credit_memos(entity_id))
             and sb.magento.order(entity_id)["state"] != "holded"
-        )
+        ),
+        WAIT_SECONDS,
     )
     refund = time.monotonic() - started if done else None
     say("the seller approves in Seller Center → hold released, credit memo created "
@@ -129,30 +132,10 @@ def _subscribe(sb: Sandbox, address: str) -> None:
         )  # fmt: skip
 
 
-def _cycles(database: Path) -> int:
+def cycles_recorded(database: Path) -> int:
     """Cycles recorded so far (read-only; the service owns the database)."""
     try:
         with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as conn:
             return int(conn.execute("SELECT COUNT(*) FROM cycles").fetchone()[0])
     except sqlite3.Error:
         return 0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _listening(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def _wait(condition: Callable[[], bool], seconds: float = WAIT_SECONDS) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.02)
-    return False

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,7 @@ from typing import Any
 import pytest
 import requests
 
+from cancelsync.sandbox.common import free_port
 from cancelsync.sandbox.harness import PlacedOrder, Sandbox
 
 TOKEN = "browser-test-token-0123456789abcdef"
@@ -51,12 +51,6 @@ def browser_paths() -> tuple[str, str]:
         "needs chromium and chromedriver (apt-get install chromium chromium-driver); "
         "CI runs this test"
     )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_for(condition: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import socket
 import subprocess
 import sys
 import zipfile
@@ -16,18 +15,13 @@ import pytest
 import requests
 
 from cancelsync.log import Redactor
+from cancelsync.sandbox.common import free_port
 from cancelsync.web.__main__ import main as web_main
 from cancelsync.web.server import serving, start_order_center
 
 from .conftest import BEARER, Site
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_order_center_answers_over_http(site: Site) -> None:
